@@ -1,0 +1,91 @@
+"""The small interface every LLM backend implements.
+
+A backend turns a list of chat prompts into completions. It yields each result as soon as it is
+ready, as ``(index, Completion)`` pairs in any order, so callers can store results while the rest
+are still being generated: an interrupted run keeps everything that finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Sampling parameters shared by all backends."""
+
+    temperature: float = 0.9
+    top_p: float = 0.95
+    max_tokens: int = 128
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One chat prompt. ``sample`` tells apart repeated draws from the same messages."""
+
+    messages: tuple[Message, ...]
+    sample: str = "0"
+
+    @classmethod
+    def user(cls, content: str, sample: str | int = "0", system: str | None = None) -> Prompt:
+        msgs: list[Message] = []
+        if system:
+            msgs.append({"role": "system", "content": system})
+        msgs.append({"role": "user", "content": content})
+        return cls(tuple(msgs), str(sample))
+
+    @property
+    def hash(self) -> str:
+        return prompt_hash(self.messages)
+
+
+def prompt_hash(messages: Sequence[Message]) -> str:
+    blob = json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Base class of LLM backends. Subclasses set ``provider`` and implement ``generate``.
+
+    ``generate`` yields ``(index, Completion)`` for each prompt, in any order. It raises
+    :class:`s3_magic.errors.BackendError` when a call fails for good (after retries); results
+    yielded before the failure stay valid.
+    """
+
+    provider: ClassVar[str] = ""
+    #: how many prompts the caller should hand over at once (local backends batch internally)
+    default_chunk: ClassVar[int] = 64
+
+    def __init__(self, model: str, **options: object) -> None:
+        self.model = model
+        self.options = options
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[tuple[int, Completion]]:
+        """Yield ``(index, Completion)`` for every prompt."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (threads, clients, models)."""
