@@ -14,7 +14,7 @@ from collections.abc import Callable
 from s3_magic.errors import BackendError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
 
-__all__ = ["Backend", "Completion", "GenParams", "Prompt", "get_backend", "register", "providers", "parse_spec"]
+__all__ = ["Backend", "Completion", "GenParams", "Prompt", "get_backend", "parse_spec", "providers", "register"]
 
 # provider -> "module:Class" (imported on first use) or a factory registered at run time
 _REGISTRY: dict[str, str | Callable[..., Backend]] = {
@@ -58,6 +58,7 @@ def get_backend(spec: str, **options: object) -> Backend:
         except ImportError as exc:
             extra = "local" if provider == "local" else provider
             raise BackendError(
-                f"the {provider} backend needs extra packages ({exc.name}); install them with pip install 's3-magic[{extra}]'"
+                f"the {provider} backend needs extra packages ({exc.name}); "
+                f"install them with pip install 's3-magic[{extra}]'"
             ) from exc
     return factory(model, **options)

@@ -1,0 +1,245 @@
+"""``s3-magic``: the headless adapter. User mistakes print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from s3_magic.engine.context import Reporter
+from s3_magic.errors import S3Error
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+class TqdmReporter(Reporter):
+    """One progress bar per step on stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._bar: Any = None
+        self._step = ""
+
+    def progress(self, step: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm.auto import tqdm
+
+        if step != self._step or self._bar is None:
+            self.close()
+            self._step = step
+            self._bar = tqdm(total=total, desc=step, unit="ex", leave=False, file=sys.stderr)
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.close()
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise S3Error(f"--set needs KEY=VALUE (e.g. --set sizes.rounds=3), got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    changes = _parse_sets(getattr(args, "set", None) or [])
+    for attr, key in (
+        ("rounds", "sizes.rounds"), ("seed_examples", "sizes.seed_examples"), ("llm", "llm.spec"),
+        ("student_mode", "student.mode"), ("budget", "llm.budget_tokens"), ("seed", "seed"),
+    ):  # fmt: skip
+        value = getattr(args, attr, None)
+        if value is not None:
+            changes[key] = value
+    return changes
+
+
+def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
+    from s3_magic.report import rejection_summary, rounds_table
+
+    reporter.close()
+    rows = session.rounds()
+    usage = session.usage()
+    print(f"run {session.run_id} ({session.task.name}) — {session.store.get_run(session.run_id)['status']}")
+    print(rounds_table(rows))
+    print(rejection_summary(rows))
+    print(
+        f"LLM: {usage['calls']:,} calls paid by this run, {usage['prompt_tokens']:,} prompt + "
+        f"{usage['completion_tokens']:,} completion tokens; wall time {time.time() - started:.1f} s"
+    )
+    print(f"export: s3-magic export {session.run_id} --folder {session.store.folder} --out data.jsonl")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from s3_magic.session import Session
+
+    reporter = TqdmReporter(args.quiet)
+    started = time.time()
+    session = Session.create(
+        args.task, folder=args.folder, name=args.name, overrides=_overrides(args), reporter=reporter
+    )
+    print(f"run {session.run_id} in {session.store.folder}", file=sys.stderr)
+    if args.dry_run:
+        _dry_run(session)
+        return
+    try:
+        session.run()
+    finally:
+        _finish(session, started, reporter)
+
+
+def _dry_run(session: Any) -> None:
+    task = session.task
+    sizes = task.sizes
+    n_val = len(session.ctx.data.validation)
+    calls = sizes.seed_examples + (len(task.labels) * 2 if sizes.rationales_per_example else 0)
+    most = calls + sizes.rounds * min(n_val, sizes.max_errors_per_round or n_val) * sizes.examples_per_error
+    print(f"dry run of {task.name}: {n_val} validation examples, {len(session.ctx.data.test)} test examples")
+    print(f"LLM calls: about {calls:,} for the seed data, at most {most:,} in total ({task.llm.spec})")
+    print(f"tokens: at most {most * task.llm.max_tokens:,} completion tokens")
+    session.store.set_run_status(session.run_id, "created", "dry run: nothing generated")
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    from s3_magic.session import Session
+
+    reporter = TqdmReporter(args.quiet)
+    started = time.time()
+    session = Session.open(args.run, folder=args.folder, overrides=_overrides(args), reporter=reporter)
+    print(f"resuming run {session.run_id}", file=sys.stderr)
+    try:
+        session.run()
+    finally:
+        _finish(session, started, reporter)
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    from s3_magic.session import Session
+
+    session = Session.open(args.run, folder=args.folder)
+    _finish(session, time.time(), TqdmReporter(True))
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from s3_magic.store import DB_NAME, RunStore
+
+    if not (Path(args.folder) / DB_NAME).exists():
+        print(f"no runs in {args.folder}")
+        return
+    runs = RunStore(args.folder).list_runs()
+    if not runs:
+        print(f"no runs in {args.folder}")
+        return
+    print(f"{'run':<40} {'task':<12} {'status':<12} {'rounds':>6} {'accepted':>8}  created")
+    for r in runs:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+        last = "" if r["last_round"] is None else str(r["last_round"])
+        print(f"{r['id']:<40} {r['task_name']:<12} {r['status']:<12} {last:>6} {r['accepted']:>8}  {created}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from s3_magic.session import Session
+
+    session = Session.open(args.run, folder=args.folder)
+    out = session.export(args.out, format=args.format, include_rejected=args.include_rejected)
+    print(f"wrote {out}")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from s3_magic.llm.embedded import ensure_embedded_llm
+
+    started = time.time()
+    path = ensure_embedded_llm()
+    print(f"embedded LLM ready in {path} ({time.time() - started:.1f} s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="s3-magic", description="S3: iterative dataset synthesis by extrapolating errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__import__('s3_magic').__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def folder(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--folder", default="s3_runs", help="run folder (default: s3_runs)")
+
+    def settings(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--rounds", type=int, help="error-extrapolation rounds")
+        sp.add_argument("--budget", type=int, help="token budget for the run's LLM calls")
+        sp.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="change a task setting, e.g. sizes.rounds=3"
+        )
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("run", help="start a run of a task file")
+    sp.add_argument("task", help="task YAML file")
+    sp.add_argument("--name", help="run name (default: task-date-time-id)")
+    sp.add_argument("--seed-examples", type=int, help="number of seed examples")
+    sp.add_argument("--llm", help="LLM as provider:model, e.g. local:embedded, anthropic:claude-haiku-4-5")
+    sp.add_argument("--student-mode", choices=["finetune", "fast"], help="fine-tune the student or the fast mode")
+    sp.add_argument("--seed", type=int, help="random seed")
+    sp.add_argument("--dry-run", action="store_true", help="check the task and estimate LLM calls; generate nothing")
+    folder(sp)
+    settings(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("resume", help="resume an interrupted or stopped run")
+    sp.add_argument("run", nargs="?", help="run id (default: the newest)")
+    folder(sp)
+    settings(sp)
+    sp.set_defaults(func=cmd_resume)
+
+    sp = sub.add_parser("runs", help="list runs")
+    folder(sp)
+    sp.set_defaults(func=cmd_runs)
+
+    sp = sub.add_parser("show", help="print a run's round table")
+    sp.add_argument("run", nargs="?", help="run id (default: the newest)")
+    folder(sp)
+    sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("export", help="export a run's synthetic data")
+    sp.add_argument("run", nargs="?", help="run id (default: the newest)")
+    sp.add_argument("--format", choices=["jsonl", "csv", "hf"], default="jsonl")
+    sp.add_argument("--out", required=True, help="output file (folder for --format hf)")
+    sp.add_argument("--include-rejected", action="store_true", help="also export examples the filters rejected")
+    folder(sp)
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("prepare", help="convert the embedded LLM once so later starts are fast")
+    sp.set_defaults(func=cmd_prepare)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except S3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; everything finished so far is saved — continue with s3-magic resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Turning planned prompts into stored, filtered synthetic examples — shared by seed synthesis,
+error extrapolation and the ZeroGen baseline.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3_magic.clean import Deduper, clean_text
+from s3_magic.engine.context import RunContext
+from s3_magic.llm.base import Prompt
+
+
+@dataclass
+class PlannedItem:
+    """One example to synthesise. ``gen_key`` is unique in the run, so a resumed run never makes it twice."""
+
+    gen_key: str
+    prompt: Prompt
+    label: str
+    origin: dict[str, Any]
+    #: the fixed first text of a pair example (the context), kept verbatim
+    context: str | None = None
+
+
+@dataclass
+class SynthesisSummary:
+    planned: int = 0
+    already_done: int = 0
+    accepted: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"planned": self.planned, "already_done": self.already_done, "accepted": self.accepted,
+                "rejected": dict(self.rejected)}  # fmt: skip
+
+
+def pair_key(text: str, text_b: str | None) -> str:
+    return text if text_b is None else f"{text} || {text_b}"
+
+
+def build_deduper(ctx: RunContext) -> Deduper:
+    """A deduper that knows the real examples (never to be copied) and the run's accepted examples.
+
+    The test texts are used here only to keep copies of them out of the training data.
+    """
+    dedup = Deduper(threshold=ctx.task.filters.near_duplicate)
+    dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.validation], "validation")
+    if ctx.data.test:
+        dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.test], "test")
+    for row in ctx.store.examples(ctx.run_id, accepted=True):
+        if row["text"] is not None:
+            dedup.add(pair_key(row["text"], row["text_b"]))
+    return dedup
+
+
+def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind: str, step: str) -> SynthesisSummary:
+    """Generate, clean, filter and store every item not stored yet; store each as it arrives."""
+    summary = SynthesisSummary(planned=len(items))
+    done = ctx.store.gen_keys(ctx.run_id)
+    todo = [it for it in items if it.gen_key not in done]
+    summary.already_done = len(items) - len(todo)
+    if not todo:
+        return summary
+    task = ctx.task
+    dedup = build_deduper(ctx)
+    label_words = {label.name: label.prompt_word for label in task.labels}
+    llm = ctx.llm
+    finished = summary.already_done
+    ctx.reporter.progress(step, finished, len(items))
+    for i, completion in llm.generate([it.prompt for it in todo], step=f"r{round}:{step}"):
+        item = todo[i]
+        others = [w for name, w in label_words.items() if name != item.label]
+        cleaned = clean_text(
+            completion.text,
+            min_words=task.filters.min_words,
+            max_words=task.filters.max_words,
+            expected_label_word=label_words[item.label],
+            other_label_words=others,
+        )
+        reason = cleaned.reason
+        text, text_b = (item.context, cleaned.text or None) if task.is_pair else (cleaned.text or None, None)
+        if reason is None and task.is_pair and _same(cleaned.text, item.context or ""):
+            reason = "copies_context"
+        if reason is None:
+            reason = dedup.check(pair_key(text or "", text_b))
+        if reason is None:
+            dedup.add(pair_key(text or "", text_b))
+            summary.accepted += 1
+        else:
+            summary.rejected[reason] += 1
+        row = {
+            "round": round, "kind": kind, "gen_key": item.gen_key,
+            "text": text, "text_b": text_b,
+            "label": item.label, "origin": item.origin, "backend": llm.backend.provider, "model": llm.backend.model,
+            "prompt_hash": item.prompt.hash, "raw_output": completion.text, "verdict": reason or "ok",
+            "accepted": int(reason is None),
+        }  # fmt: skip
+        ctx.store.add_example(ctx.run_id, **row)
+        ctx.reporter.example(row)
+        finished += 1
+        ctx.reporter.progress(step, finished, len(items))
+    return summary
+
+
+def _same(a: str, b: str) -> bool:
+    def norm(s: str) -> str:
+        return " ".join(s.casefold().split()).strip(" .!?")
+
+    return norm(a) == norm(b)

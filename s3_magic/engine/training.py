@@ -1,0 +1,71 @@
+"""Steps 3–4: train the student from scratch on accepted data, evaluate it, collect validation errors.
+
+The test split is only predicted for the report: its accuracy is stored and shown, never read by
+any step that chooses something.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from s3_magic.engine.context import RunContext
+from s3_magic.errors import S3Error
+from s3_magic.example import Example
+
+
+def training_examples(ctx: RunContext, round: int) -> list[Example]:
+    """Accepted synthetic examples of rounds ``0..round`` (or the gold data for the gold method)."""
+    if ctx.task.method == "gold":
+        return list(ctx.data.gold)
+    rows = ctx.store.examples(ctx.run_id, max_round=round, accepted=True)
+    return [Example(r["text"], r["label"], r["text_b"], f"syn:{r['id']}") for r in rows if r["text"]]
+
+
+def make_student(ctx: RunContext):  # -> Student (imported lazily: it pulls in torch)
+    from s3_magic.student import make_student as factory
+
+    spec = ctx.task.student
+    return factory(ctx.task.label_names, mode=spec.mode, model=spec.model, **spec.params())
+
+
+def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train on everything accepted up to ``round``, evaluate, store errors and stats; return the stats."""
+    train = training_examples(ctx, round)
+    counts = Counter(e.label for e in train)
+    if len(counts) < 2:
+        found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+        raise S3Error(
+            f"round {round} has accepted training examples of fewer than two labels ({found}); "
+            "synthesise more examples (sizes.seed_examples) or loosen the filters"
+        )
+    student = make_student(ctx)
+    started = time.time()
+    ctx.reporter.message(f"round {round}: training the student on {len(train)} examples")
+    fit_stats = student.fit(train, seed=ctx.task.seed, progress=lambda d, t: ctx.reporter.progress("train", d, t))
+    val = ctx.data.validation
+    preds = student.predict(val, progress=lambda d, t: ctx.reporter.progress("evaluate", d, t))
+    errors = [
+        {"uid": ex.uid, "text": ex.text, "text_b": ex.text_b, "gold": ex.label, "pred": p, "confidence": c}
+        for ex, p, c in zip(val, preds.labels, preds.confidences, strict=True)
+        if p != ex.label
+    ]
+    stats: dict[str, Any] = dict(extra_stats or {})
+    stats.update(
+        n_train=len(train),
+        train_by_label=dict(counts),
+        val_acc=preds.accuracy([e.label for e in val]),
+        n_errors=len(errors),
+        train_seconds=round_s(fit_stats.get("seconds", time.time() - started)),
+    )
+    if ctx.data.test:
+        test_preds = student.predict(ctx.data.test)
+        stats["test_acc"] = test_preds.accuracy([e.label for e in ctx.data.test])
+    stats["eval_seconds"] = round_s(time.time() - started - stats["train_seconds"])
+    ctx.store.save_evaluation(ctx.run_id, round, errors, stats)
+    return stats
+
+
+def round_s(x: float) -> float:
+    return float(f"{x:.2f}")

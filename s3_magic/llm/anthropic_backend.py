@@ -1,0 +1,72 @@
+"""Claude through the official ``anthropic`` SDK (Messages API).
+
+Sampling parameters are not sent: SDK 1.0 removed ``temperature``/``top_p``/``top_k`` from
+``messages.create`` and API version 2026-10-21 (the SDK 2.x default) rejects them with a 400, even at
+their defaults. ``GenParams.max_tokens`` is honoured; ``temperature`` and ``top_p`` are ignored here,
+so repeated samples of one prompt draw at the model's own default sampling.
+"""
+
+from __future__ import annotations
+
+import anthropic
+
+from s3_magic.llm.base import Completion, GenParams, Prompt
+from s3_magic.llm.concurrent import ApiBackend
+
+DEFAULT_MODEL = "claude-haiku-4-5"
+
+
+class AnthropicBackend(ApiBackend):
+    """``anthropic:MODEL``; the key comes from ``api_key`` or ``ANTHROPIC_API_KEY``.
+
+    ``http_client`` (an ``httpx2.Client``) replaces the SDK's own, e.g. for a proxy or a mock transport.
+    """
+
+    provider = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    sdk = anthropic
+
+    def __init__(
+        self,
+        model: str = "",
+        api_key: str | None = None,
+        concurrency: int = 8,
+        max_retries: int = 6,
+        timeout: float = 60.0,
+        base_url: str | None = None,
+        http_client: object | None = None,
+        **options: object,
+    ) -> None:
+        super().__init__(
+            model or DEFAULT_MODEL,
+            api_key=api_key,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            unknown=options,
+        )
+        self.client = anthropic.Anthropic(
+            api_key=self._secret,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=self.timeout,
+            http_client=http_client,  # type: ignore[arg-type]
+        )
+
+    def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
+        system = "\n\n".join(m["content"] for m in prompt.messages if m["role"] == "system")
+        messages = [{"role": m["role"], "content": m["content"]} for m in prompt.messages if m["role"] != "system"]
+        response = self.client.messages.create(
+            model=self.model,
+            max_tokens=params.max_tokens,
+            messages=messages,
+            **({"system": system} if system else {}),
+        )
+        text = "".join(block.text for block in response.content if block.type == "text")
+        usage = response.usage
+        return Completion(
+            text=text,
+            prompt_tokens=usage.input_tokens or 0,
+            completion_tokens=usage.output_tokens or 0,
+            extra={"stop_reason": response.stop_reason},
+        )

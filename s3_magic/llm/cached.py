@@ -1,0 +1,112 @@
+"""Cached, budgeted, accounted LLM calls.
+
+Every call is keyed by backend, model, sampling parameters, prompt and sample index. A key seen
+before is answered from the store, so re-running a finished run makes no LLM call; a real call is
+written to the cache (with the run and step that paid for it) as soon as it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from s3_magic.errors import BudgetExceeded
+from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.store import RunStore
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def cache_key(backend: Backend, params: GenParams, prompt: Prompt) -> str:
+    parts = [backend.provider, backend.model, params.key(), prompt.hash, prompt.sample]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+class CachedLLM:
+    """Wraps a backend with the store's call cache, a token budget and usage counters."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        store: RunStore,
+        params: GenParams,
+        run_id: str | None = None,
+        budget_tokens: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.params = params
+        self.run_id = run_id
+        self.budget_tokens = budget_tokens
+        self.stats = CallStats()
+
+    def spent(self) -> int:
+        if self.run_id is None:
+            return self.stats.prompt_tokens + self.stats.completion_tokens
+        usage = self.store.usage(self.run_id)
+        return usage["prompt_tokens"] + usage["completion_tokens"]
+
+    def _check_budget(self) -> None:
+        if self.budget_tokens is not None and self.spent() >= self.budget_tokens:
+            raise BudgetExceeded(
+                f"token budget of {self.budget_tokens:,} reached ({self.spent():,} spent); "
+                "resume the run with a higher budget (--budget) to go on"
+            )
+
+    def generate(self, prompts: Sequence[Prompt], step: str = "") -> Iterator[tuple[int, Completion]]:
+        """Yield ``(index, Completion)`` for each prompt: cache hits first, then real calls in chunks."""
+        keys = [cache_key(self.backend, self.params, p) for p in prompts]
+        missing: list[int] = []
+        for i, key in enumerate(keys):
+            hit = self.store.cache_get(key)
+            if hit is None:
+                missing.append(i)
+                continue
+            self.stats.cache_hits += 1
+            yield i, Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
+        chunk = max(1, self.backend.default_chunk)
+        for start in range(0, len(missing), chunk):
+            self._check_budget()
+            todo = missing[start : start + chunk]
+            for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):
+                i = todo[j]
+                prompt = prompts[i]
+                self.store.cache_put(
+                    keys[i],
+                    backend=self.backend.provider,
+                    model=self.backend.model,
+                    params=self.params.key(),
+                    prompt_hash=prompt.hash,
+                    sample=prompt.sample,
+                    text=completion.text,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    run_id=self.run_id,
+                    step=step,
+                )
+                self.stats.calls += 1
+                self.stats.prompt_tokens += completion.prompt_tokens
+                self.stats.completion_tokens += completion.completion_tokens
+                yield i, completion
+
+    def estimate(self, prompts: Sequence[Prompt]) -> dict[str, int]:
+        """A dry-run estimate: how many prompts would be real calls, and their rough prompt tokens."""
+        keys = [cache_key(self.backend, self.params, p) for p in prompts]
+        todo = [p for p, k in zip(prompts, keys, strict=True) if self.store.cache_get(k) is None]
+        words = sum(len(m["content"].split()) for p in todo for m in p.messages)
+        return {
+            "calls": len(todo),
+            "cached": len(prompts) - len(todo),
+            "prompt_tokens_est": int(words * 1.4),
+            "completion_tokens_max": len(todo) * self.params.max_tokens,
+        }

@@ -1,0 +1,195 @@
+"""``Session``: the plain-Python face of one S3 run. The CLI and the notebook magics are thin
+adapters over it.
+
+>>> s = Session.create("tasks/sst2.yaml", folder="s3_runs")   # doctest: +SKIP
+>>> s.run()                                                   # doctest: +SKIP
+>>> s.rounds_frame()                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data
+from s3_magic.engine.loop import EVALUATED, ensure_data, ensure_evaluated, last_evaluated, run_rounds
+from s3_magic.engine.rationales import generate_rationales, rationales_by_label
+from s3_magic.errors import ConfigError, StoreError
+from s3_magic.prompts import Prompts
+from s3_magic.store import RunStore
+from s3_magic.task import TaskSpec, load_task
+
+DEFAULT_FOLDER = "s3_runs"
+
+
+class Session:
+    """One run of a task in a run folder: create it, step through it, resume it, export it."""
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        store: RunStore,
+        run_id: str,
+        reporter: Reporter | None = None,
+        backend_factory: Callable[[], Any] | None = None,
+        data: TaskData | None = None,
+    ) -> None:
+        self.task = task
+        self.store = store
+        self.run_id = run_id
+        self.prompts = Prompts(task)
+        data = data if data is not None else load_task_data(task)
+        self.ctx = RunContext(task, store, run_id, data, reporter or Reporter(), backend_factory=backend_factory)
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        task: TaskSpec | dict | str | Path,
+        folder: str | Path = DEFAULT_FOLDER,
+        name: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Session:
+        """Start a new run of ``task`` (a TaskSpec, dict, YAML text or .yaml path) in ``folder``."""
+        spec = load_task(task)
+        if overrides:
+            spec = spec.updated(overrides)
+        data = load_task_data(spec)  # fail on bad data before anything is written
+        store = RunStore(folder)
+        Prompts(spec)  # template errors surface before the run exists
+        run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
+        return cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"), data=data)
+
+    @classmethod
+    def open(
+        cls,
+        run_id: str | None = None,
+        folder: str | Path = DEFAULT_FOLDER,
+        task: TaskSpec | dict | str | Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Session:
+        """Open an existing run (the newest when ``run_id`` is None) to inspect or resume it.
+
+        ``task``, when given, must be the task the run was made for; ``overrides`` change settings that
+        are safe to change on resume (e.g. ``{"llm.budget_tokens": 100000, "sizes.rounds": 4}``).
+        """
+        if not Path(folder).joinpath("s3.sqlite").exists():
+            raise StoreError(f"no run folder at {str(folder)!r}; start a run first or pass --folder")
+        store = RunStore(folder)
+        run_id = run_id or store.latest_run()
+        if run_id is None:
+            raise StoreError(f"{str(folder)!r} has no runs yet; start one with s3-magic run TASK.yaml")
+        record = store.get_run(run_id)["task"]
+        spec = TaskSpec.from_dict(record["spec"], base_dir=record.get("base_dir"))
+        if task is not None:
+            given = load_task(task)
+            if given.name != spec.name or given.label_names != spec.label_names or given.kind != spec.kind:
+                raise StoreError(
+                    f"run {run_id!r} belongs to task {spec.name!r} with labels {spec.label_names}, not to task "
+                    f"{given.name!r}; start a new run for it"
+                )
+        if overrides:
+            spec = spec.updated(overrides)
+            store.set_run_task(run_id, _task_record(spec))
+        return cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"))
+
+    def close(self) -> None:
+        self.ctx.close()
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Session run={self.run_id!r} task={self.task.name!r} folder={str(self.store.folder)!r}>"
+
+    # -- steps ---------------------------------------------------------------------------------
+    def generate_rationales(self) -> dict[str, list[str]]:
+        """Step 1: rationales per label (kept if already made or edited)."""
+        return generate_rationales(self.ctx, self.prompts)
+
+    @property
+    def rationales(self) -> dict[str, list[str]]:
+        return rationales_by_label(self.ctx)
+
+    def set_rationales(self, label: str, texts: list[str]) -> None:
+        """Replace a label's rationales (before seed synthesis; later rounds keep the seed data already made)."""
+        if label not in self.task.label_names:
+            raise ConfigError(f"unknown label {label!r}; use one of {', '.join(self.task.label_names)}")
+        for row in self.store.rationales(self.run_id):
+            if row["label"] == label:
+                self.store.update_rationale(row["id"], deleted=True)
+        self.store.add_rationales(self.run_id, label, [t.strip() for t in texts if t.strip()], source="user")
+
+    def synthesize(self) -> dict[str, Any]:
+        """Step 2: rationales (if used) and seed data — round 0's data. Returns the round-0 data stats."""
+        return ensure_data(self.ctx, self.prompts, 0)
+
+    def train(self) -> dict[str, Any]:
+        """Steps 3–4 for the newest round whose data is complete: train, evaluate, store errors."""
+        r = self.next_round()
+        if r is None:
+            raise StoreError("the newest round is already evaluated; extrapolate errors first (iterate)")
+        return ensure_evaluated(self.ctx, self.prompts, r)
+
+    def iterate(self, rounds: int = 1) -> list[dict[str, Any]]:
+        """Run ``rounds`` more S3 rounds (extrapolate, train, evaluate); evaluates round 0 first if needed."""
+        if rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, got {rounds}")
+        target = max(last_evaluated(self.ctx), 0) + rounds
+        if last_evaluated(self.ctx) < 0:
+            target = rounds
+        return run_rounds(self.ctx, self.prompts, until=target)
+
+    def run(self) -> list[dict[str, Any]]:
+        """Run (or resume) the whole task: seed and all its rounds. Returns the round table."""
+        return run_rounds(self.ctx, self.prompts)
+
+    def next_round(self) -> int | None:
+        """The round whose data exists but is not evaluated, else None."""
+        for row in self.store.rounds(self.run_id):
+            if row["status"] != EVALUATED:
+                return row["round"]
+        return None
+
+    # -- results -------------------------------------------------------------------------------
+    def rounds(self) -> list[dict[str, Any]]:
+        return self.store.rounds(self.run_id)
+
+    def rounds_frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        return pd.DataFrame(self.rounds())
+
+    def errors(self, round: int | None = None) -> list[dict[str, Any]]:
+        """Validation errors of ``round`` (default: the newest evaluated)."""
+        r = last_evaluated(self.ctx) if round is None else round
+        return self.store.errors(self.run_id, r) if r >= 0 else []
+
+    def examples(self, **filters: Any) -> list[dict[str, Any]]:
+        """Synthetic examples, filtered by ``round``, ``max_round``, ``accepted``, ``kind`` or ``label``."""
+        return self.store.examples(self.run_id, **filters)
+
+    def accept(self, example_id: int, accepted: bool = True) -> None:
+        self.store.set_accepted(example_id, accepted)
+
+    def edit(self, example_id: int, text: str, text_b: str | None = None) -> None:
+        self.store.edit_example(example_id, text, text_b)
+
+    def usage(self) -> dict[str, int]:
+        return self.store.usage(self.run_id)
+
+    def export(self, path: str | Path, format: str = "jsonl", include_rejected: bool = False) -> Path:
+        from s3_magic.export import export_run
+
+        return export_run(self.store, self.run_id, path, format=format, include_rejected=include_rejected)
+
+
+def _task_record(spec: TaskSpec) -> dict[str, Any]:
+    return {"spec": spec.to_dict(), "base_dir": spec.base_dir}

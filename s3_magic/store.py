@@ -1,0 +1,354 @@
+"""The run store: one SQLite file (WAL) per run folder holding runs, rounds, examples, errors and the
+LLM call cache. Everything is written as it arrives, so an interrupted run loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from s3_magic.errors import StoreError
+
+DB_NAME = "s3.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    task_name TEXT NOT NULL,
+    task_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rationales (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    label TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    round INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    gen_key TEXT NOT NULL,
+    text TEXT,
+    text_b TEXT,
+    label TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    backend TEXT,
+    model TEXT,
+    prompt_hash TEXT,
+    raw_output TEXT,
+    verdict TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    edited INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    UNIQUE (run_id, gen_key)
+);
+CREATE INDEX IF NOT EXISTS examples_run_round ON examples (run_id, round);
+CREATE TABLE IF NOT EXISTS rounds (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    round INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    stats TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, round)
+);
+CREATE TABLE IF NOT EXISTS errors (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    round INTEGER NOT NULL,
+    uid TEXT NOT NULL,
+    text TEXT NOT NULL,
+    text_b TEXT,
+    gold TEXT NOT NULL,
+    pred TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    PRIMARY KEY (run_id, round, uid)
+);
+CREATE TABLE IF NOT EXISTS llm_cache (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    params TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    run_id TEXT,
+    step TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_cache_run ON llm_cache (run_id);
+"""
+
+EXAMPLE_COLUMNS = (
+    "id", "run_id", "round", "kind", "gen_key", "text", "text_b", "label", "origin", "backend", "model",
+    "prompt_hash", "raw_output", "verdict", "accepted", "edited", "created_at",
+)  # fmt: skip
+
+
+class RunStore:
+    """Access to ``<folder>/s3.sqlite``. Safe to share between threads; several processes may open it."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder).expanduser()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.path = self.folder / DB_NAME
+            self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise StoreError(
+                f"cannot use run folder {str(self.folder)!r} ({exc}); choose a writable folder with --folder"
+            ) from None
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- runs ----------------------------------------------------------------------------------
+    def create_run(self, task_name: str, task_json: dict[str, Any], run_id: str | None = None) -> str:
+        run_id = run_id or f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        now = time.time()
+        try:
+            with self.transaction() as c:
+                c.execute(
+                    "INSERT INTO runs (id, task_name, task_json, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, 'created', ?, ?)",
+                    (run_id, task_name, json.dumps(task_json), now, now),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a run named {run_id!r} already exists; pick another name or resume it") from None
+        return run_id
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        rows = self._q("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            known = [r["id"] for r in self._q("SELECT id FROM runs ORDER BY created_at DESC LIMIT 5")]
+            hint = f"; recent runs: {', '.join(known)}" if known else "; this folder has no runs yet"
+            raise StoreError(f"no run {run_id!r} in {str(self.path)!r}{hint}")
+        row = dict(rows[0])
+        row["task"] = json.loads(row.pop("task_json"))
+        return row
+
+    def latest_run(self) -> str | None:
+        rows = self._q("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
+        return rows[0]["id"] if rows else None
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        rows = self._q(
+            "SELECT r.id, r.task_name, r.status, r.message, r.created_at, r.updated_at,"
+            " (SELECT COUNT(*) FROM examples e WHERE e.run_id = r.id AND e.accepted = 1) AS accepted,"
+            " (SELECT MAX(round) FROM rounds d WHERE d.run_id = r.id AND d.status = 'evaluated') AS last_round"
+            " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC"
+        )
+        return [dict(r) for r in rows]
+
+    def set_run_status(self, run_id: str, status: str, message: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE runs SET status = ?, message = ?, updated_at = ? WHERE id = ?",
+                (status, message, time.time(), run_id),
+            )
+
+    def set_run_task(self, run_id: str, task_json: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE runs SET task_json = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(task_json), time.time(), run_id),
+            )
+
+    # -- rationales ------------------------------------------------------------------------------
+    def add_rationales(self, run_id: str, label: str, texts: Iterable[str], source: str = "llm") -> None:
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT INTO rationales (run_id, label, text, source) VALUES (?, ?, ?, ?)",
+                [(run_id, label, t, source) for t in texts],
+            )
+
+    def rationales(self, run_id: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM rationales WHERE run_id = ?" + ("" if include_deleted else " AND deleted = 0")
+        return [dict(r) for r in self._q(sql + " ORDER BY id", (run_id,))]
+
+    def update_rationale(self, rationale_id: int, text: str | None = None, deleted: bool | None = None) -> None:
+        with self.transaction() as c:
+            if text is not None:
+                c.execute("UPDATE rationales SET text = ?, source = 'user' WHERE id = ?", (text, rationale_id))
+            if deleted is not None:
+                c.execute("UPDATE rationales SET deleted = ? WHERE id = ?", (int(deleted), rationale_id))
+
+    # -- examples --------------------------------------------------------------------------------
+    def add_example(self, run_id: str, **fields: Any) -> int | None:
+        """Insert one example; returns its id, or None when ``gen_key`` was already stored."""
+        fields = {**fields, "run_id": run_id, "created_at": time.time()}
+        fields["origin"] = json.dumps(fields.get("origin", {}), ensure_ascii=False)
+        cols = [c for c in EXAMPLE_COLUMNS if c in fields and c != "id"]
+        sql = f"INSERT OR IGNORE INTO examples ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self.transaction() as c:
+            cur = c.execute(sql, [fields[k] for k in cols])
+            return cur.lastrowid if cur.rowcount else None
+
+    def gen_keys(self, run_id: str, prefix: str = "") -> set[str]:
+        rows = self._q("SELECT gen_key FROM examples WHERE run_id = ? AND gen_key LIKE ?", (run_id, prefix + "%"))
+        return {r["gen_key"] for r in rows}
+
+    def examples(
+        self,
+        run_id: str,
+        *,
+        max_round: int | None = None,
+        round: int | None = None,
+        accepted: bool | None = None,
+        kind: str | None = None,
+        label: str | None = None,
+    ) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM examples WHERE run_id = ?", [run_id]
+        for cond, value in (
+            ("round <= ?", max_round),
+            ("round = ?", round),
+            ("accepted = ?", None if accepted is None else int(accepted)),
+            ("kind = ?", kind),
+            ("label = ?", label),
+        ):
+            if value is not None:
+                sql += f" AND {cond}"
+                args.append(value)
+        rows = self._q(sql + " ORDER BY id", args)
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["origin"] = json.loads(d["origin"])
+            out.append(d)
+        return out
+
+    def set_accepted(self, example_id: int, accepted: bool) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE examples SET accepted = ? WHERE id = ?", (int(accepted), example_id))
+
+    def edit_example(self, example_id: int, text: str, text_b: str | None = None) -> None:
+        with self.transaction() as c:
+            if text_b is None:
+                c.execute("UPDATE examples SET text = ?, edited = 1 WHERE id = ?", (text, example_id))
+            else:
+                c.execute(
+                    "UPDATE examples SET text = ?, text_b = ?, edited = 1 WHERE id = ?", (text, text_b, example_id)
+                )
+
+    # -- rounds and errors -------------------------------------------------------------------------
+    def round_state(self, run_id: str, round: int) -> tuple[str | None, dict[str, Any]]:
+        rows = self._q("SELECT status, stats FROM rounds WHERE run_id = ? AND round = ?", (run_id, round))
+        return (rows[0]["status"], json.loads(rows[0]["stats"])) if rows else (None, {})
+
+    def set_round(self, run_id: str, round: int, status: str, stats: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO rounds (run_id, round, status, stats) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, round) DO UPDATE SET status = excluded.status, stats = excluded.stats",
+                (run_id, round, status, json.dumps(stats)),
+            )
+
+    def rounds(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT round, status, stats FROM rounds WHERE run_id = ? ORDER BY round", (run_id,))
+        return [{"round": r["round"], "status": r["status"], **json.loads(r["stats"])} for r in rows]
+
+    def save_evaluation(self, run_id: str, round: int, errors: Sequence[dict[str, Any]], stats: dict[str, Any]) -> None:
+        """Store a round's validation errors and mark it evaluated, in one transaction."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM errors WHERE run_id = ? AND round = ?", (run_id, round))
+            c.executemany(
+                "INSERT INTO errors (run_id, round, uid, text, text_b, gold, pred, confidence)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, round, e["uid"], e["text"], e.get("text_b"), e["gold"], e["pred"], e["confidence"])
+                    for e in errors
+                ],
+            )
+            c.execute(
+                "INSERT INTO rounds (run_id, round, status, stats) VALUES (?, ?, 'evaluated', ?)"
+                " ON CONFLICT (run_id, round) DO UPDATE SET status = 'evaluated', stats = excluded.stats",
+                (run_id, round, json.dumps(stats)),
+            )
+
+    def errors(self, run_id: str, round: int) -> list[dict[str, Any]]:
+        rows = self._q(
+            "SELECT uid, text, text_b, gold, pred, confidence FROM errors WHERE run_id = ? AND round = ?"
+            " ORDER BY confidence DESC, uid",
+            (run_id, round),
+        )
+        return [dict(r) for r in rows]
+
+    # -- LLM call cache and usage -----------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        rows = self._q("SELECT text, prompt_tokens, completion_tokens FROM llm_cache WHERE key = ?", (key,))
+        return dict(rows[0]) if rows else None
+
+    def cache_put(self, key: str, **fields: Any) -> None:
+        fields = {**fields, "key": key, "created_at": time.time()}
+        cols = list(fields)
+        with self.transaction() as c:
+            c.execute(
+                f"INSERT OR IGNORE INTO llm_cache ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [fields[k] for k in cols],
+            )
+
+    def usage(self, run_id: str | None = None, step_prefix: str = "") -> dict[str, int]:
+        """Tokens and calls paid for (real calls only), by one run (and step prefix) or by the whole folder."""
+        sql = "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,"
+        sql += " COALESCE(SUM(completion_tokens), 0) AS completion_tokens FROM llm_cache"
+        if run_id is None:
+            return dict(self._q(sql)[0])
+        return dict(self._q(sql + " WHERE run_id = ? AND step LIKE ?", (run_id, step_prefix + "%"))[0])
+
+    def verdicts(self, run_id: str, round: int) -> dict[str, int]:
+        """How many examples of a round got each filter verdict ("ok" = accepted by the filters)."""
+        rows = self._q(
+            "SELECT verdict, COUNT(*) n FROM examples WHERE run_id = ? AND round = ? GROUP BY verdict", (run_id, round)
+        )
+        return {r["verdict"]: r["n"] for r in rows}
+
+    # -- maintenance ------------------------------------------------------------------------------
+    def integrity_check(self) -> list[str]:
+        """Problems found (empty when the store is sound)."""
+        problems = [r[0] for r in self._q("PRAGMA integrity_check") if r[0] != "ok"]
+        dupes = self._q("SELECT run_id, gen_key, COUNT(*) n FROM examples GROUP BY run_id, gen_key HAVING n > 1")
+        problems += [f"duplicate example {r['gen_key']} in run {r['run_id']}" for r in dupes]
+        orphans = self._q("SELECT COUNT(*) n FROM examples WHERE run_id NOT IN (SELECT id FROM runs)")
+        if orphans[0]["n"]:
+            problems.append(f"{orphans[0]['n']} examples belong to no run")
+        return problems

@@ -1,0 +1,315 @@
+"""The task spec: a typed, self-validating config that round-trips to dict and YAML.
+
+Unknown keys anywhere are an error that names the key. Every validation problem becomes one
+:class:`~s3_magic.errors.ConfigError` line that says where and what to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from s3_magic.data import DataSource
+from s3_magic.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LabelSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    #: the words used for this label inside prompts (default: the name), e.g. "definitely true"
+    word: str | None = None
+
+    @property
+    def prompt_word(self) -> str:
+        return self.word or self.name
+
+
+class Sizes(_Strict):
+    rationales_per_label: int = Field(default=10, ge=1, le=200)
+    #: rationales sampled for each seed example; 0 synthesises seeds without rationales
+    rationales_per_example: int = Field(default=3, ge=0, le=20)
+    seed_examples: int = Field(default=200, ge=1)
+    examples_per_error: int = Field(default=3, ge=1, le=50)
+    rounds: int = Field(default=2, ge=0, le=50)
+    #: cap on errors extrapolated per round (the most confident mistakes first); None = all
+    max_errors_per_round: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _k_le_K(self) -> Sizes:
+        if self.rationales_per_example > self.rationales_per_label:
+            raise ValueError(
+                f"rationales_per_example ({self.rationales_per_example}) cannot exceed "
+                f"rationales_per_label ({self.rationales_per_label})"
+            )
+        return self
+
+
+class StopSpec(_Strict):
+    #: stop after this many rounds without a validation gain of at least min_delta; None = run all rounds
+    patience: int | None = Field(default=None, ge=1)
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+
+class LLMSpec(_Strict):
+    spec: str = "local:embedded"
+    temperature: float = Field(default=0.9, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=96, ge=1, le=8192)
+    #: backend options, e.g. batch_size (local), concurrency / base_url (APIs)
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: stop the run cleanly once this many tokens (prompt + completion, real calls only) are spent
+    budget_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("spec")
+    @classmethod
+    def _spec_shape(cls, v: str) -> str:
+        from s3_magic.llm import parse_spec
+
+        parse_spec(v)  # raises BackendError with the list of providers
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _no_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "api_key" in v:
+            raise ValueError("do not put API keys in the task; set the provider's environment variable instead")
+        return v
+
+
+class StudentSpec(_Strict):
+    model: str = "embedded"
+    mode: Literal["finetune", "fast"] = "finetune"
+    epochs: int = Field(default=5, ge=1, le=100)
+    lr: float = Field(default=5e-5, gt=0.0, lt=1.0)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    max_length: int = Field(default=128, ge=8, le=4096)
+
+    def params(self) -> dict[str, Any]:
+        if self.mode == "fast":
+            return {}
+        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size, "max_length": self.max_length}
+
+
+class FilterSpec(_Strict):
+    min_words: int = Field(default=3, ge=1)
+    max_words: int = Field(default=150, ge=1)
+    #: similarity at or above which a new example counts as a near duplicate (1.0 = exact only)
+    near_duplicate: float = Field(default=0.9, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FilterSpec:
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words ({self.min_words}) is larger than max_words ({self.max_words})")
+        return self
+
+
+class PromptSpec(_Strict):
+    """Words and templates used in prompts. Templates use ``$name`` placeholders (string.Template)."""
+
+    #: what one example is, e.g. "movie review", "sentence from a movie review"
+    text_kind: str = "text"
+    #: names of the two parts of a sentence-pair example
+    first_name: str = "premise"
+    second_name: str = "hypothesis"
+    #: an optional hint appended to generation prompts, e.g. "Write one sentence."
+    length_hint: str = ""
+    system: str | None = None
+    rationale: str | None = None
+    seed: str | None = None
+    seed_plain: str | None = None
+    error: str | None = None
+    zerogen: str | None = None
+
+
+class SplitSpec(_Strict):
+    """Split the validation source: a stratified sample becomes validation, the rest the test set."""
+
+    validation: int = Field(ge=2)
+    seed: int = 0
+
+
+class TaskSpec(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    kind: Literal["single", "pair"] = "single"
+    labels: list[LabelSpec] = Field(min_length=2)
+    validation: DataSource
+    test: DataSource | None = None
+    split: SplitSpec | None = None
+    #: unlabelled (or labelled) examples whose first text is used as context for pair-task seeds
+    contexts: DataSource | None = None
+    #: labelled data the "gold" method trains on (default: the validation set)
+    gold: DataSource | None = None
+    method: Literal["s3", "zerogen", "gold"] = "s3"
+    sizes: Sizes = Field(default_factory=Sizes)
+    stop: StopSpec = Field(default_factory=StopSpec)
+    seed: int = 0
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+    student: StudentSpec = Field(default_factory=StudentSpec)
+    filters: FilterSpec = Field(default_factory=FilterSpec)
+    prompts: PromptSpec = Field(default_factory=PromptSpec)
+    #: rationales written by hand, by label; labels left out get theirs from the LLM
+    rationales: dict[str, list[str]] | None = None
+    #: folder the task file was read from; relative data paths resolve against it
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_forms(cls, v: Any) -> Any:
+        """Accept ``[pos, neg]``, ``[{name: ..}, ..]`` or ``{pos: "description", neg: {description: ..}}``."""
+        if isinstance(v, dict):
+            out = []
+            for name, val in v.items():
+                if val is None or isinstance(val, str):
+                    out.append({"name": str(name), "description": val or ""})
+                elif isinstance(val, dict):
+                    out.append({"name": str(name), **val})
+                else:
+                    raise ValueError(f"label {name!r}: give a description string or a mapping")
+            return out
+        if isinstance(v, list):
+            return [{"name": x} if isinstance(x, str) else x for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        names = [label.name for label in self.labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"labels are listed twice: {', '.join(dupes)}")
+        if self.split is not None and self.test is not None:
+            raise ValueError("give either split (the rest of validation becomes the test set) or test, not both")
+        unknown = sorted(set(self.rationales or {}) - set(names))
+        if unknown:
+            raise ValueError(
+                f"rationales given for unknown label(s) {', '.join(unknown)}; use one of {', '.join(names)}"
+            )
+        if self.kind == "pair" and self.validation.text_b is None:
+            raise ValueError("a pair task needs validation.text_b, the column with the second sentence")
+        return self
+
+    # -- convenience -------------------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def label(self, name: str) -> LabelSpec:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise KeyError(name)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.kind == "pair"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def updated(self, changes: dict[str, Any]) -> TaskSpec:
+        """A copy with dotted-path changes applied, e.g. ``{"sizes.rounds": 3}``, validated again."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for dotted, value in changes.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value
+        return TaskSpec.from_dict(data, base_dir=self.base_dir)
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: str | Path | None = None) -> TaskSpec:
+        if not isinstance(data, dict):
+            raise ConfigError(f"a task must be a mapping of keys to values, got {type(data).__name__}")
+        try:
+            spec = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc)) from None
+        if base_dir is not None:
+            spec.base_dir = str(base_dir)
+        return spec
+
+    @classmethod
+    def from_yaml(cls, text: str, base_dir: str | Path | None = None) -> TaskSpec:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"the task is not valid YAML{where}: {problem}; fix the indentation or quoting") from None
+        return cls.from_dict(data, base_dir=base_dir)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TaskSpec:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"task file {str(p)!r} not found; pass the path of a YAML task file")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read task file {str(p)!r} ({exc.__class__.__name__}); save it as UTF-8"
+            ) from None
+        return cls.from_yaml(text, base_dir=p.resolve().parent)
+
+
+BUILTIN_DIR = Path(__file__).parent / "tasks"
+
+
+def builtin_tasks() -> list[str]:
+    """Names of the example tasks shipped with the package (usable wherever a task file is)."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def load_task(task: TaskSpec | dict | str | Path) -> TaskSpec:
+    """A TaskSpec from a spec, a dict, a YAML file path, a built-in task name (e.g. ``"sst2"``) or YAML text."""
+    if isinstance(task, TaskSpec):
+        return task
+    if isinstance(task, dict):
+        return TaskSpec.from_dict(task)
+    if isinstance(task, str) and "\n" not in task and ": " not in task:
+        if not Path(task).exists() and task in builtin_tasks():
+            return TaskSpec.from_file(BUILTIN_DIR / f"{task}.yaml")
+        if not Path(task).exists():
+            raise ConfigError(
+                f"task file {task!r} not found; pass a YAML file or one of the built-in tasks: "
+                f"{', '.join(builtin_tasks())}"
+            )
+        return TaskSpec.from_file(task)
+    if isinstance(task, Path):
+        return TaskSpec.from_file(task)
+    if isinstance(task, str):
+        return TaskSpec.from_yaml(task)
+    raise ConfigError(f"cannot make a task from {type(task).__name__}; pass a dict, YAML text or a .yaml path")
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "task"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown key {where!r} in the task; remove it or check its spelling"
+    elif kind == "missing":
+        msg = f"the task needs {where!r}; add it"
+    else:
+        text = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        shown = f" (got {value!r})" if isinstance(value, (int, float, str)) and len(repr(value)) < 60 else ""
+        msg = f"{where}: {text}{shown}"
+    more = exc.error_count() - 1
+    return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
