@@ -78,7 +78,7 @@ _AI_DISCLAIMER = re.compile(
 )
 _KINDS = r"(?:review|sentence|hypothes[ie]s|example|text|statement|premise|tweet|comment|paraphrase)s?"
 _INSTRUCTION = re.compile(
-    rf"^(?:please\s+)?(?:write|generate|create|compose|produce|provide|give\s+me)\s+(?:me\s+)?"
+    rf"^(?:please\s+)?(?:write|generate|create|compose|produce|provide|give\s+me)\s+(?:me\s+)?(?:only\s+|just\s+)?"
     rf"(?:a|an|one|another|two|three|some|\d+|the)\b[^.!?\n]{{0,80}}?\b{_KINDS}\b"
     r"|^(?:your|the|my)\s+task\s+is\b|^(?:task|instructions?|prompt|system|user|human)\s*:"
     r"|^you\s+are\s+(?:an?\s+)?(?:helpful|expert|professional|ai|language|assistant|annotator|writer|movie\s+critic)\b"

@@ -80,7 +80,7 @@ def scripted_reply(prompt) -> str:
     """Plausible LLM output for each of the engine's prompts, different for every sample."""
     text = prompt.messages[-1]["content"]
     rng = random.Random(hashlib.sha256((text + prompt.sample).encode()).hexdigest())
-    if "reason" in text.lower():
+    if "one reason per line" in text:
         return "Sure! Here are some reasons:\n" + "\n".join(f"{i + 1}. {w} quality" for i, w in enumerate(WORDS[:12]))
     sentiment = POSITIVE if re.search(r"\bpositive\b|definitely true", text) else NEGATIVE
     words = rng.sample(WORDS, 6)

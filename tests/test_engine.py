@@ -113,10 +113,10 @@ def test_rejected_examples_are_not_trained_on(tmp_path, fake_llm, toy_student):
 
 
 def test_filters_reject_bad_outputs_with_reasons(tmp_path, fake_llm, toy_student):
-    bad = ["", "I'm sorry, but I cannot write that.", "ok", "Sure! Here is a review:"]
+    bad = ["", "I'm sorry, but I cannot write that.", "bad film", "Sure! Here is a review:"]
 
     def reply(prompt):
-        if "reason" in prompt.messages[-1]["content"].lower():
+        if "one reason per line" in prompt.messages[-1]["content"]:
             return "\n".join(f"- reason {i}" for i in range(8))
         n = int(prompt.sample.split(":")[1])
         return bad[n] if n < len(bad) else f"the plot {n} was fine and the acting {n} was good enough"
@@ -140,7 +140,7 @@ def test_examples_that_copy_validation_or_test_are_rejected(tmp_path, fake_llm, 
     test_text = s0.ctx.data.test[0].text
 
     def reply(prompt):
-        if "reason" in prompt.messages[-1]["content"].lower():
+        if "one reason per line" in prompt.messages[-1]["content"]:
             return "\n".join(f"- reason {i}" for i in range(8))
         return {"seed:0": val_text, "seed:1": test_text}.get(prompt.sample, f"a fine film {prompt.sample} for all")
 
