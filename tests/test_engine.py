@@ -215,3 +215,10 @@ def test_budget_stops_cleanly_and_resume_with_more_budget_finishes(tmp_path, fak
     resumed.run()
     assert len(resumed.examples()) > n
     assert resumed.store.get_run(s.run_id)["status"] == "finished"
+
+
+def test_results_are_filtered_in_prompt_order_whatever_order_they_arrive():
+    from s3_magic.engine.synthesize import in_order
+
+    arrivals = [(2, "c"), (0, "a"), (3, "d"), (1, "b")]
+    assert list(in_order(iter(arrivals))) == [(0, "a"), (1, "b"), (2, "c"), (3, "d")]

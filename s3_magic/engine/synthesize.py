@@ -5,13 +5,15 @@ error extrapolation and the ZeroGen baseline.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from s3_magic.clean import Deduper, clean_text
 from s3_magic.engine.context import RunContext
 from s3_magic.llm.base import Prompt
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -71,7 +73,7 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
     llm = ctx.llm
     finished = summary.already_done
     ctx.reporter.progress(step, finished, len(items))
-    for i, completion in llm.generate([it.prompt for it in todo], step=f"r{round}:{step}"):
+    for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round}:{step}")):
         item = todo[i]
         others = [w for name, w in label_words.items() if name != item.label]
         cleaned = clean_text(
@@ -104,6 +106,22 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
         finished += 1
         ctx.reporter.progress(step, finished, len(items))
     return summary
+
+
+def in_order(results: Iterator[tuple[int, T]]) -> Iterator[tuple[int, T]]:
+    """Re-order ``(index, value)`` pairs that arrive in any order into index order.
+
+    Filtering decisions (near duplicates) depend on order, so handling results in index order makes a
+    run's data the same however the backend schedules its calls, and a resumed run the same as an
+    uninterrupted one. Raw outputs are cached the moment they arrive, so buffering loses nothing.
+    """
+    pending: dict[int, T] = {}
+    nxt = 0
+    for i, value in results:
+        pending[i] = value
+        while nxt in pending:
+            yield nxt, pending.pop(nxt)
+            nxt += 1
 
 
 def _same(a: str, b: str) -> bool:

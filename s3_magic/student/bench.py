@@ -27,7 +27,10 @@ def read_jsonl(path: str | Path, limit: int | None = None, seed: int = 0) -> lis
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     random.Random(seed).shuffle(rows)
     rows = rows[:limit] if limit else rows
-    return [Example(r.get("text", r.get("text_a", "")), str(r["label"]), r.get("text_b"), f"{i}") for i, r in enumerate(rows)]
+    return [
+        Example(r.get("text", r.get("text_a", "")), str(r["label"]), r.get("text_b"), f"{i}")
+        for i, r in enumerate(rows)
+    ]
 
 
 def naive_speed(examples: Sequence[Example], labels: Sequence[str], n_infer: Sequence[Example], model: str) -> dict:
@@ -39,7 +42,9 @@ def naive_speed(examples: Sequence[Example], labels: Sequence[str], n_infer: Seq
     targets = torch.tensor(check_labels(labels, examples))
 
     def encode(batch: Sequence[Example]) -> Any:
-        return tokenizer([e.text for e in batch], padding="max_length", truncation=True, max_length=128, return_tensors="pt")
+        return tokenizer(
+            [e.text for e in batch], padding="max_length", truncation=True, max_length=128, return_tensors="pt"
+        )
 
     net.train()
     start = time.perf_counter()
@@ -58,7 +63,9 @@ def naive_speed(examples: Sequence[Example], labels: Sequence[str], n_infer: Seq
     return {"finetune_ex_per_s": len(examples) / train_s, "infer_ex_per_s": len(n_infer) / infer_s}
 
 
-def optimised_speed(examples: Sequence[Example], labels: Sequence[str], infer: Sequence[Example], **params: Any) -> dict:
+def optimised_speed(
+    examples: Sequence[Example], labels: Sequence[str], infer: Sequence[Example], **params: Any
+) -> dict:
     """The FineTuneStudent path (one epoch) on the same examples."""
     student = FineTuneStudent(labels, epochs=1, **params)
     student.fit(examples[:32], seed=0)  # warm-up: loads weights, first-call allocations

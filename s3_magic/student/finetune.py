@@ -112,8 +112,8 @@ class FineTuneStudent(Student):
         with torch.no_grad():
             for name, param in model.named_parameters():
                 if name in head:
-                    fresh = torch.randn(param.shape, generator=gen) * std if param.dim() > 1 else torch.zeros(param.shape)
-                    param.copy_(fresh)
+                    weight = param.dim() > 1
+                    param.copy_(torch.randn(param.shape, generator=gen) * std if weight else torch.zeros(param.shape))
         return model
 
     def _autocast(self) -> Any:
@@ -121,7 +121,7 @@ class FineTuneStudent(Student):
 
     def _optimizer(self, model: Any, total_steps: int) -> tuple[Any, Any]:
         decay, no_decay = [], []
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             (no_decay if param.dim() < 2 else decay).append(param)
         groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(groups, lr=self.lr)

@@ -94,9 +94,7 @@ def tokenize(tokenizer: Any, examples: Sequence[Example], max_length: int) -> En
     is_pair = any(b is not None for b in pairs)
     if is_pair and any(b is None for b in pairs):
         raise DataError("some examples have text_b and some do not: a task is either single-text or sentence-pair")
-    enc = tokenizer(
-        [e.text for e in examples], pairs if is_pair else None, truncation=True, max_length=max_length
-    )
+    enc = tokenizer([e.text for e in examples], pairs if is_pair else None, truncation=True, max_length=max_length)
     return Encoded(enc["input_ids"], enc["token_type_ids"] if is_pair and "token_type_ids" in enc else None)
 
 
