@@ -8,7 +8,6 @@ trailing commentary, keeps the first candidate when the model wrote several, and
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,7 +59,10 @@ _BR = re.compile(r"<br\s*/?>", _I)
 _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")
 
 # --- refusals and instruction echoes ------------------------------------------------------------------------
-_CANT = rf"(?:can(?:no|{_AP})?t|cannot|won{_AP}?t|will\s+not|am\s+(?:not\s+able|unable)|{_AP}m\s+(?:not\s+able|unable)|must\s+decline|(?:am|{_AP}m)\s+not\s+comfortable)"
+_CANT = (
+    rf"(?:can(?:no|{_AP})?t|cannot|won{_AP}?t|will\s+not|(?:am|{_AP}m)\s+(?:not\s+able|unable|not\s+comfortable)"
+    r"|must\s+decline)"
+)
 _TASK_VERB = (
     r"(?:help\s+(?:you|with)|assist|comply|fulfil+|provide|write|create|generate|produce|complete|do\s+(?:that|this)"
     r"|engage|continue|respond|answer|participate|proceed)"
@@ -93,7 +95,10 @@ _INTERJECTION = re.compile(
     r"|the\s+following|one\b))|$)\s*",
     _I,
 )
-_TASK_WORD = r"(?:review|example|sentence|hypothes[ie]s|text|statement|response|version|sample|tweet|comment|option|answer|output|one|it|premise|paraphrase|headline|post|description|variation)s?"
+_TASK_WORD = (
+    r"(?:review|example|sentence|hypothes[ie]s|text|statement|response|version|sample|tweet|comment|option|answer"
+    r"|output|one|it|premise|paraphrase|headline|post|description|variation)s?"
+)
 _LEAD_START = (
     rf"(?:here(?:{_AP}s|\s+is|\s+are)|below\s+(?:is|are)|the\s+following\s+(?:is|are)|i(?:{_AP}ve|\s+have)\s+"
     rf"(?:written|created|generated|composed|come\s+up\s+with)|i(?:{_AP}ll|\s+will|\s+can)\s+(?:write|create|generate|give|provide)"
@@ -115,8 +120,10 @@ _CONTENT_KEYS = {
     "tweet", "comment", "sample", "result", "option", "candidate", "version", "paraphrase", "headline", "post",
     "message",
 }  # fmt: skip
-_DROP_KEYS = {"title", "premise", "context", "instruction", "instructions", "task", "prompt", "input", "question"}
-_LABEL_KEYS = {"sentiment", "label", "class", "category", "rating", "score", "relationship", "relation", "tone", "genre"}
+_DROP_KEYS = {"title", "premise", "context", "instruction", "instructions", "task", "prompt", "input", "question",
+              "note", "notes", "explanation", "disclaimer"}  # fmt: skip
+_LABEL_KEYS = {"sentiment", "label", "class", "category", "rating", "score", "relationship", "relation", "tone",
+               "genre"}  # fmt: skip
 _FILLER = {"a", "an", "the", "new", "final", "short", "one", "my", "your", "movie", "film", "generated", "synthetic",
            "example", "sentiment", "label", "class", "s"}  # fmt: skip
 _ITEM = re.compile(r"^(?:\(?\d{1,3}[.)]|#\d{1,3}[.:)]?|[-*•‣▪◦–—+])\s+")
@@ -126,7 +133,7 @@ _COMMENTARY = re.compile(
     r"^[(*_\s]*(?:(?:note|notes|n\.b\.|explanation|reasoning|rationale|justification|analysis|disclaimer"
     r"|word\s+count)\b\s*[:(-]|i\s+hope\s+(?:this|that|it)\b|hope\s+(?:this|that|it)\s+helps|(?:please\s+)?let\s+me\s+know"
     rf"|feel\s+free|if\s+you(?:{_AP}d|\s+would)?\s+(?:like|want|need)|would\s+you\s+like|is\s+there\s+anything"
-    r"|i\s+can\s+(?:also\s+)?(?:write|provide|generate|create)|alternatively\b|another\s+(?:option|example|version)"
+    r"|i\s+can\s+(?:also\s+)?(?:write|provide|generate|create)|alternatively\b|another\s+(?:option|example|version)\s*:"
     r"|this\s+(?:review|hypothesis|sentence|example|response|text|statement)\s+(?!is\s+(?:a|an|the)\s+(?:must|waste))"
     r"|the\s+(?:above\s+)?(?:review|hypothesis|sentence|example)\s+(?:is|expresses|conveys|uses|captures|highlights|has)"
     r"|in\s+this\s+(?:review|hypothesis|sentence|example))",
@@ -147,17 +154,19 @@ _EMPHASIS = (
     re.compile(r"__(.+?)__"),
     re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"),
     re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"),
-    re.compile(r"`([^`]+)`"),
+    re.compile(r"(?<![`\w])`([^`\s]+)`(?![`\w])"),
 )
 _TRAILING_NOTE = re.compile(r"\s*[(\[]([^()\[\]]{0,60})[)\]]\s*$")
 _NOTE_WORDS = re.compile(r"\b(?:words?|characters?|sentiment|label|note|tone|positive|negative|neutral)\b", _I)
 _QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "'": "'", "‘": "’", "「": "」"}
 _QUOTE_TAIL = re.compile(r"([.!?,;:…]*)(?:\s*[-–—]\s*[^\s\"“”][^\"“”]{0,60})?")
 _CODE = re.compile(
-    r"[{}]|</?[A-Za-z][^<>]*>|==|=>|\w\(\)|\bdef\s+\w+\s*\(|\bfunction\s*\w*\s*\(|\bprint\s*\(|\bconsole\.log\b"
-    r"|^\s*(?:import|from)\s+[\w.]+(?:\s+import\b|\s*$)",
-    _I,
+    r"\{\s*[\"'][^\"'\n]{1,40}[\"']\s*:|\w\(\)|\bdef\s+\w+\s*\(|\bfunction\b\s*\w*\s*\(|\bprint\s*\("
+    r"|\bconsole\.log\b|\breturn\b[^.!?\n]*;|^\s*(?:import|from)\s+[\w.]+(?:\s+import\b|\s*$)|^\s*[{}\[\]]\s*$"
+    r"|</?(?:div|script|html|body|span|table|tr|td|ul|li)\b",
+    _I | re.M,
 )
+_INLINE_TAG = re.compile(r"</?(?:i|em|b|strong|u|p)>", _I)
 
 
 class _Labels:
@@ -195,6 +204,8 @@ class _Labels:
 
 def _header_kind(name: str, rest: str, labels: _Labels) -> str | None:
     """``"content"`` (strip the header), ``"drop"``/``"labelled"`` (drop the line) or None (not a header)."""
+    if len(name.split()) > 5:
+        return None
     words = set(re.findall(r"[^\W\d_]+", labels.pattern.sub(" ", name).casefold()))
     if words & _DROP_KEYS:
         return "drop"
@@ -208,7 +219,7 @@ def _header_kind(name: str, rest: str, labels: _Labels) -> str | None:
     return None
 
 
-def _classify(line: str, labels: _Labels) -> tuple[str, str, list[str]]:
+def _classify(line: str, labels: _Labels, after_content: bool) -> tuple[str, str, list[str]]:
     """``(kind, rest, label_texts)`` for one line; ``label_texts`` are checked for a wrong label."""
     s = line.strip()
     if not s:
@@ -216,7 +227,7 @@ def _classify(line: str, labels: _Labels) -> tuple[str, str, list[str]]:
     m = _MD_PREFIX.match(s)
     heading = bool(m and m.group(0).startswith("#"))
     s = s[m.end() :] if m else s
-    if _COMMENTARY.match(s):
+    if after_content and _COMMENTARY.match(s):
         return "commentary", s, []
     found: list[str] = []
     while m := (_INTERJECTION.match(s) or _LEAD_COLON.match(s)):
@@ -247,12 +258,12 @@ def _select(text: str, labels: _Labels) -> tuple[str, list[str]]:
     units: list[tuple[str, str]] = []
     found: list[str] = []
     for line in text.split("\n"):
-        kind, rest, bits = _classify(line, labels)
         has_content = any(r for _, r in units)
+        kind, rest, bits = _classify(line, labels, has_content)
         if has_content and (kind == "commentary" or (kind in ("text", "item") and _INSTRUCTION.match(rest))):
             break
         found += bits
-        if kind not in ("lead", "meta", "commentary"):
+        if kind not in ("lead", "meta"):
             units.append((kind, rest))
     if sum(1 for k, r in units if r and k != "title") and any(k == "title" for k, _ in units):
         units = [u for u in units if u[0] != "title"]
@@ -346,7 +357,7 @@ def _prepare(raw: str) -> str:
     text = _SPECIAL.sub("", text)
     text = _ROLE.sub("", text, count=1)
     text = _FENCE.sub("", text)
-    return _BR.sub("\n", text).strip()
+    return _INLINE_TAG.sub("", _BR.sub("\n", text)).strip()
 
 
 def _is_refusal(prepared: str, cleaned: str) -> bool:
@@ -371,10 +382,10 @@ def _is_repetitive(text: str) -> bool:
     words = re.findall(r"\w+", text.casefold())
     if len(words) < 8:
         return False
-    if len(set(words)) / len(words) < 0.35:
+    if len(set(words)) / len(words) < 0.4:
         return True
-    grams = Counter(zip(words, words[1:], words[2:], words[3:]))
-    return len(words) >= 12 and max(grams.values()) >= 3
+    grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
+    return 1 - len(set(grams)) / len(grams) > 0.2
 
 
 def _is_garbage(text: str) -> bool:

@@ -17,8 +17,8 @@ from s3_magic.errors import ConfigError
 
 _NUM_PERM = 128
 _RNG = np.random.default_rng(0x5353)  # fixed: results never depend on the process
-_A = _RNG.integers(1, 2**63, size=(_NUM_PERM, 1), dtype=np.uint64) | np.uint64(1)
-_B = _RNG.integers(0, 2**63, size=(_NUM_PERM, 1), dtype=np.uint64)
+_A = _RNG.integers(1, 2**32, size=(_NUM_PERM, 1), dtype=np.uint32) | np.uint32(1)
+_B = _RNG.integers(0, 2**32, size=(_NUM_PERM, 1), dtype=np.uint32)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _APOSTROPHES = re.compile(r"['’`´]")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -50,15 +50,25 @@ def _jaccard(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _rows_per_band(threshold: float) -> int:
-    """Most rows per band that still makes a pair at ``threshold`` a candidate with probability >= 0.999."""
-    for rows in (32, 16, 8, 4, 2):
-        if 1 - (1 - threshold**rows) ** (_NUM_PERM // rows) >= 0.999:
+    """Most rows per band that still makes a pair at ``threshold`` a candidate with probability >= 0.995."""
+    for rows in range(32, 1, -1):
+        if 1 - (1 - threshold**rows) ** (_NUM_PERM // rows) >= 0.995:
             return rows
     return 1
 
 
+def _signature(grams: np.ndarray) -> np.ndarray:
+    """MinHash signature: the minimum of each of ``_NUM_PERM`` multiply-add hashes over the 3-grams."""
+    buf = np.multiply(_A, grams[None, :])  # uint32, wrapping: cheap, and candidates are verified exactly
+    buf += _B
+    return buf.min(axis=1)
+
+
 class _Index:
-    """Normalised texts with exact lookup and MinHash-LSH candidate search."""
+    """Normalised texts with exact lookup and MinHash-LSH candidate search, verified by exact Jaccard."""
+
+    #: candidates whose signature-estimated similarity is this far below the threshold are not verified
+    _MARGIN = 0.2
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
@@ -66,10 +76,10 @@ class _Index:
         self.exact: dict[str, int] = {}
         self.grams: list[np.ndarray] = []
         self.tags: list[str] = []
+        self.sigs = np.empty((64, _NUM_PERM), dtype=np.uint32)
         self.buckets: dict[bytes, list[int]] = {}
 
-    def _band_keys(self, grams: np.ndarray) -> list[bytes]:
-        sig = ((_A * grams.astype(np.uint64)[None, :] + _B) >> np.uint64(16)).min(axis=1)
+    def _band_keys(self, sig: np.ndarray) -> list[bytes]:
         r = self.rows
         return [bytes([i]) + sig[i * r : (i + 1) * r].tobytes() for i in range(_NUM_PERM // r)]
 
@@ -80,7 +90,12 @@ class _Index:
         self.exact[norm] = idx
         self.grams.append(grams)
         self.tags.append(tag)
-        for key in self._band_keys(grams):
+        if self.threshold >= 1.0:
+            return
+        if idx == len(self.sigs):
+            self.sigs = np.concatenate([self.sigs, np.empty_like(self.sigs)])
+        sig = self.sigs[idx] = _signature(grams)
+        for key in self._band_keys(sig):
             self.buckets.setdefault(key, []).append(idx)
 
     def find(self, norm: str, grams: np.ndarray) -> tuple[str, str] | None:
@@ -89,11 +104,16 @@ class _Index:
             return "exact", self.tags[self.exact[norm]]
         if self.threshold >= 1.0 or not self.grams:
             return None
-        candidates: set[int] = set()
-        for key in self._band_keys(grams):
-            candidates.update(self.buckets.get(key, ()))
+        sig = _signature(grams)
+        found: set[int] = set()
+        for key in self._band_keys(sig):
+            found.update(self.buckets.get(key, ()))
+        if not found:
+            return None
+        candidates = np.array(sorted(found))
+        estimate = (self.sigs[candidates] == sig).mean(axis=1)
         n = len(grams)
-        for idx in sorted(candidates):
+        for idx in candidates[estimate >= self.threshold - self._MARGIN].tolist():
             other = self.grams[idx]
             if min(n, len(other)) >= self.threshold * max(n, len(other)) and _jaccard(grams, other) >= self.threshold:
                 return "near", self.tags[idx]

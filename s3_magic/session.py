@@ -177,10 +177,14 @@ class Session:
         return self.store.examples(self.run_id, **filters)
 
     def accept(self, example_id: int, accepted: bool = True) -> None:
+        """Include (or exclude) a synthetic example in the next training."""
         self.store.set_accepted(example_id, accepted)
+        self.ctx.deduper = None
 
     def edit(self, example_id: int, text: str, text_b: str | None = None) -> None:
+        """Replace an example's text (the next training uses the edited text)."""
         self.store.edit_example(example_id, text, text_b)
+        self.ctx.deduper = None
 
     def usage(self) -> dict[str, int]:
         return self.store.usage(self.run_id)

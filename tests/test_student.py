@@ -44,7 +44,7 @@ def test_local_folder_and_hub_id(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     assert resolve_student_model(str(tmp_path)) == str(tmp_path)
     assert resolve_student_model("someone/some-model") == "someone/some-model"
-    with pytest.raises(ConfigError, match="config.json"):
+    with pytest.raises(ConfigError, match=r"config\.json"):
         resolve_student_model(str(tmp_path.parent))
 
 

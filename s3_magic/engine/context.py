@@ -74,6 +74,8 @@ class RunContext:
     reporter: Reporter = field(default_factory=Reporter)
     #: override the backend (tests pass a scripted one; the notebook reuses a loaded model)
     backend_factory: Callable[[], Any] | None = None
+    #: near-duplicate index over real and accepted examples, built on first use (reset when a user edits data)
+    deduper: Any = None
     _llm: CachedLLM | None = None
 
     def rng(self, step: str) -> random.Random:

@@ -68,7 +68,9 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
     if not todo:
         return summary
     task = ctx.task
-    dedup = build_deduper(ctx)
+    if ctx.deduper is None:
+        ctx.deduper = build_deduper(ctx)
+    dedup = ctx.deduper
     label_words = {label.name: label.prompt_word for label in task.labels}
     llm = ctx.llm
     finished = summary.already_done
@@ -82,6 +84,7 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
             max_words=task.filters.max_words,
             expected_label_word=label_words[item.label],
             other_label_words=others,
+            prompt=item.prompt.messages[-1]["content"],
         )
         reason = cleaned.reason
         text, text_b = (item.context, cleaned.text or None) if task.is_pair else (cleaned.text or None, None)

@@ -1,0 +1,346 @@
+"""The plain-function twins of the notebook magics, and the state they share (the current Session).
+
+Every magic ``%s3_x`` is a thin adapter over ``x(...)`` here: the keyword arguments are the magic's long
+options (``--student-mode`` is ``student_mode=``). Each returns a :class:`Result` holding pandas DataFrames
+and the views that display it. Nothing here imports IPython.
+
+>>> from s3_magic import notebook as nb                      # doctest: +SKIP
+>>> nb.synthesize("sst2", folder="s3_runs", llm="fake:x")    # doctest: +SKIP
+>>> nb.iterate(rounds=2).rounds                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from s3_magic.engine.context import Reporter
+from s3_magic.errors import ConfigError, StoreError
+from s3_magic.session import DEFAULT_FOLDER, Session
+from s3_magic.store import DB_NAME, RunStore
+from s3_magic.views.base import View, bundle
+from s3_magic.views.chart import RoundChart
+from s3_magic.views.errors import ErrorTable, children_by_error
+from s3_magic.views.rationales import RationaleEditor
+from s3_magic.views.review import ReviewPanel
+from s3_magic.views.samples import SampleBrowser, filter_rows
+from s3_magic.views.table import TableView
+
+#: settings a twin accepts that change the task (``--set KEY=VALUE`` strings come on top)
+SETTINGS = ("llm", "student_mode", "budget", "concurrency", "rounds", "seed_examples", "seed", "set")
+
+
+@dataclass
+class State:
+    """What the magics share: the current session and display defaults."""
+
+    session: Session | None = None
+    folder: str = DEFAULT_FOLDER
+    page_size: int = 10
+
+
+STATE = State()
+
+
+class Result:
+    """What a twin returns: ``res.<table>`` is a pandas DataFrame (``res.tables`` lists them); it displays
+    as its views (widgets in Jupyter, HTML in saved notebooks and nbconvert, text in a terminal)."""
+
+    def __init__(
+        self, heading: str, views: Sequence[View], tables: dict[str, list[dict[str, Any]]], value: Any = None
+    ) -> None:
+        self.heading, self.views, self._tables, self.value = heading, list(views), tables, value
+        self.session = STATE.session
+
+    @property
+    def tables(self) -> list[str]:
+        return list(self._tables)
+
+    def frame(self, name: str) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self._tables[name])
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.__dict__.get("_tables", {}):
+            return self.frame(name)
+        raise AttributeError(f"no table {name!r} in this result; it has {', '.join(self.__dict__.get('_tables', {}))}")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return bundle(self.views, self.heading)
+
+    def __repr__(self) -> str:
+        return "\n\n".join([self.heading] + [v.to_text() for v in self.views])
+
+
+# -- session handling -------------------------------------------------------------------------------
+def current() -> Session:
+    """The session the magics work on (the newest synthesized or resumed run)."""
+    if STATE.session is None:
+        raise StoreError("no run yet; start one with %%s3_synthesize or open one with %s3_resume")
+    return STATE.session
+
+
+def use(session: Session) -> Session:
+    """Make ``session`` the current one (the previous one's LLM is released; its store stays readable)."""
+    old = STATE.session
+    if old is not None and old is not session:
+        old.ctx.close()
+    STATE.session, STATE.folder = session, str(session.store.folder)
+    return session
+
+
+def settings_overrides(**settings: Any) -> dict[str, Any]:
+    """Dotted task changes from the twins' settings (``llm``, ``student_mode``, ``budget``, ...)."""
+    from s3_magic.cli import _overrides
+
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(SETTINGS)}")
+    sets = settings.pop("set", None) or []
+    given = sets if isinstance(sets, dict) else {}
+    texts = [sets] if isinstance(sets, str) else [] if given else list(sets)
+    changes = {**_overrides(SimpleNamespace(set=texts, **settings)), **given}
+    if settings.get("concurrency") is not None:
+        changes["llm.options.concurrency"] = settings["concurrency"]
+    return changes
+
+
+def _reopen(session: Session, changes: dict[str, Any]) -> Session:
+    """The same run with changed settings (e.g. a bigger budget); the current one when nothing changes."""
+    if not changes:
+        return session
+    reporter = session.ctx.reporter
+    return use(Session.open(session.run_id, folder=session.store.folder, overrides=changes, reporter=reporter))
+
+
+@contextmanager
+def _reporting(session: Session, reporter: Reporter | None) -> Iterator[Session]:
+    old = session.ctx.reporter
+    if reporter is not None:
+        session.ctx.reporter = reporter
+    try:
+        yield session
+    finally:
+        session.ctx.reporter = old
+
+
+def _page(page_size: int | None) -> int:
+    return page_size or STATE.page_size
+
+
+def _last_evaluated(session: Session) -> int:
+    return max((r["round"] for r in session.rounds() if r["status"] == "evaluated"), default=-1)
+
+
+# -- views of a session -------------------------------------------------------------------------------
+def _rationale_editor(session: Session) -> RationaleEditor:
+    seeded = any(r["round"] == 0 for r in session.rounds())
+    note = "seed data already made: edits change nothing now" if seeded else "edit before the seed data is made"
+    return RationaleEditor(session.rationales, on_save=None if seeded else session.set_rationales, note=note)
+
+
+def _error_table(session: Session, round: int, page_size: int | None) -> ErrorTable:
+    kids = children_by_error(session.examples(round=round + 1, kind="extrapolated"))
+    errs = session.errors(round)
+    return ErrorTable(errs, kids, round, on_accept=session.accept, on_edit=session.edit, page_size=_page(page_size))
+
+
+def _errors_result(session: Session, round: int, heading: str, page_size: int | None) -> Result:
+    table = _error_table(session, round, page_size)
+    rows = [{**e, "round": round, "n_extrapolated": len(table.children.get(e["uid"], []))} for e in table.errors]
+    kids = [c for cs in table.children.values() for c in cs]
+    return Result(
+        heading,
+        [table, RoundChart(session.rounds())],
+        {"errors": rows, "extrapolated": kids, "rounds": session.rounds()},
+    )
+
+
+def _run_heading(session: Session, what: str) -> str:
+    return f"{what} — run {session.run_id} ({session.task.name})"
+
+
+# -- the twins ----------------------------------------------------------------------------------------
+def synthesize(
+    task: Any = None,
+    *,
+    folder: str | Path | None = None,
+    name: str | None = None,
+    rationales_only: bool = False,
+    reporter: Reporter | None = None,
+    page_size: int | None = None,
+    **settings: Any,
+) -> Result:
+    """Start a run of ``task`` (YAML text, dict, file or built-in name), make its rationales and seed data.
+
+    Without ``task``, go on with the current run (e.g. after editing its rationales).
+    ``rationales_only`` stops after the rationales so they can be edited first.
+    """
+    changes = settings_overrides(**settings)
+    if task is None or (isinstance(task, str) and not task.strip()):
+        session = _reopen(current(), changes)
+    else:
+        folder = folder or STATE.folder
+        session = use(Session.create(task, folder=folder, name=name, overrides=changes, reporter=reporter))
+    with _reporting(session, reporter):
+        if rationales_only:
+            if not session.task.sizes.rationales_per_example or session.task.method != "s3":
+                raise ConfigError("this task makes its seed data without rationales; drop --rationales-only")
+            session.generate_rationales()
+        else:
+            session.synthesize()
+    views: list[View] = [_rationale_editor(session)] if session.task.sizes.rationales_per_example else []
+    rows = session.examples(round=0)
+    if not rationales_only:
+        views.append(SampleBrowser(rows, page_size=_page(page_size), title="seed samples"))
+    rats = [{"label": k, "rationale": t} for k, ts in session.rationales.items() for t in ts]
+    heading = _run_heading(session, "rationales" if rationales_only else f"{len(rows)} seed samples")
+    return Result(heading, views, {"rationales": rats, "samples": rows, "rounds": session.rounds()})
+
+
+def train(*, reporter: Reporter | None = None, page_size: int | None = None) -> Result:
+    """Train and evaluate the student on the newest round whose data is complete."""
+    session = current()
+    r = session.next_round()
+    with _reporting(session, reporter):
+        stats = session.train()
+    head = _run_heading(session, f"round {r}: validation accuracy {100 * stats['val_acc']:.1f}%")
+    return _errors_result(session, r if r is not None else _last_evaluated(session), head, page_size)
+
+
+def iterate(
+    rounds: int = 1, *, reporter: Reporter | None = None, page_size: int | None = None, **settings: Any
+) -> Result:
+    """Run ``rounds`` more S3 rounds: extrapolate the errors, train, evaluate (evaluates round 0 first).
+
+    Shows the errors of the round before the newest one with what the LLM extrapolated from each, and the
+    accuracy per round. ``settings`` (e.g. ``budget=``) change the run first.
+    """
+    session = _reopen(current(), settings_overrides(**settings))
+    with _reporting(session, reporter):
+        rows = session.iterate(rounds)
+    last = rows[-1]
+    head = _run_heading(session, f"round {last['round']}: validation accuracy {100 * last['val_acc']:.1f}%")
+    return _errors_result(session, max(last["round"] - 1, 0), head, page_size)
+
+
+def errors(round: int | None = None, *, page_size: int | None = None) -> Result:
+    """The validation errors of ``round`` (default: the newest evaluated) and their extrapolations."""
+    session = current()
+    r = _last_evaluated(session) if round is None else round
+    if r < 0:
+        raise StoreError("no round is evaluated yet; train first with %s3_train or %s3_iterate")
+    return _errors_result(session, r, _run_heading(session, f"errors of round {r}"), page_size)
+
+
+def _example_rows(session: Session, round: int | None, label: str | None, kind: str | None,
+                  verdict: str | None, accepted: bool | None) -> list[dict[str, Any]]:  # fmt: skip
+    if label is not None and label not in session.task.label_names:
+        raise ConfigError(f"unknown label {label!r}; use one of {', '.join(session.task.label_names)}")
+    rows = session.examples(round=round, label=label, kind=kind, accepted=accepted)
+    return filter_rows(rows, verdict=verdict)
+
+
+def samples(
+    round: int | None = None,
+    *,
+    label: str | None = None,
+    kind: str | None = None,
+    verdict: str | None = None,
+    accepted: bool | None = None,
+    page_size: int | None = None,
+) -> Result:
+    """Synthetic examples of any round, filtered by label, kind (seed/extrapolated/zerogen), verdict, acceptance."""
+    session = current()
+    rows = _example_rows(session, round, label, kind, verdict, accepted)
+    browser = SampleBrowser(rows, page_size=_page(page_size))
+    return Result(_run_heading(session, f"{len(rows)} samples"), [browser], {"samples": rows})
+
+
+def review(
+    round: int | None = None,
+    *,
+    label: str | None = None,
+    kind: str | None = None,
+    verdict: str | None = None,
+    page_size: int | None = None,
+) -> Result:
+    """Accept, reject or edit examples (default: the newest round's); changes are stored at once."""
+    session = current()
+    if round is None:
+        round = max((e["round"] for e in session.examples()), default=0)
+    rows = _example_rows(session, round, label, kind, verdict, None)
+    panel = ReviewPanel(rows, session.accept, session.edit, page_size=_page(page_size), title=f"round {round}")
+    return Result(_run_heading(session, f"review round {round}"), [panel], {"samples": rows})
+
+
+def rationales(label: str | None = None, texts: Sequence[str] | None = None) -> Result:
+    """The rationales by label, in an editor; ``label`` + ``texts`` replace that label's rationales."""
+    session = current()
+    if texts is not None:
+        if label is None:
+            raise ConfigError("give the label whose rationales the texts replace")
+        session.set_rationales(label, list(texts))
+    editor = _rationale_editor(session)
+    rows = [{"label": k, "rationale": t} for k, ts in editor.rationales.items() for t in ts]
+    return Result(_run_heading(session, "rationales"), [editor], {"rationales": rows})
+
+
+def status() -> Result:
+    """The current run: its state, rounds, data and LLM usage."""
+    session = current()
+    run, usage = session.store.get_run(session.run_id), session.usage()
+    info = {
+        "run": session.run_id, "task": session.task.name, "status": run["status"], "message": run["message"] or "",
+        "folder": str(session.store.folder), "accepted": len(session.examples(accepted=True)),
+        "llm": session.task.llm.spec, "llm_calls": usage["calls"],
+        "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+    }  # fmt: skip
+    table = TableView([{"key": k, "value": v} for k, v in info.items()], [("key", "field"), ("value", "value")])
+    rounds = session.rounds()
+    return Result(_run_heading(session, "status"), [table, RoundChart(rounds)], {"rounds": rounds, "run": [info]})
+
+
+def export(path: str | Path, *, format: str = "jsonl", include_rejected: bool = False) -> Result:
+    """Write the current run's examples (accepted only, unless ``include_rejected``) to ``path``."""
+    session = current()
+    out = session.export(path, format=format, include_rejected=include_rejected)
+    rows = session.examples() if include_rejected else session.examples(accepted=True)
+    view = TableView([], [], note=f"wrote {len(rows)} examples of run {session.run_id} to {out}")
+    return Result("export", [view], {"samples": rows}, value=out)
+
+
+def runs(*, folder: str | Path | None = None) -> Result:
+    """The runs in ``folder`` (default: the current run folder), newest first."""
+    folder = Path(folder or STATE.folder)
+    if not (folder / DB_NAME).exists():
+        raise StoreError(f"no run folder at {str(folder)!r}; start a run first or pass --folder")
+    rows = RunStore(folder).list_runs()
+    for r in rows:
+        r["created"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+    cols = [("id", "run"), ("task_name", "task"), ("status", "status"), ("last_round", "rounds"),
+            ("accepted", "accepted"), ("created", "created")]  # fmt: skip
+    return Result(f"runs in {folder}", [TableView(rows, cols)], {"runs": rows})
+
+
+def resume(
+    run_id: str | None = None,
+    *,
+    folder: str | Path | None = None,
+    run: bool = False,
+    reporter: Reporter | None = None,
+    **settings: Any,
+) -> Result:
+    """Open a run (the newest in ``folder`` when ``run_id`` is None) as the current one; ``run`` finishes it."""
+    changes = settings_overrides(**settings)
+    session = use(Session.open(run_id, folder=folder or STATE.folder, overrides=changes or None, reporter=reporter))
+    if run:
+        with _reporting(session, reporter):
+            session.run()
+    return status()

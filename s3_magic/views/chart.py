@@ -1,0 +1,67 @@
+"""Round chart: validation (and test) accuracy per round as lines, training-set size as bars, in inline SVG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from s3_magic.report import rounds_table
+from s3_magic.views.base import View, esc
+
+W, H, PAD = 420, 220, 36
+SERIES = (("val_acc", "validation", "#1f77b4"), ("test_acc", "test", "#ff7f0e"))
+
+
+class RoundChart(View):
+    """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``)."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.rows = [r for r in rows if r.get("val_acc") is not None]
+
+    def to_text(self) -> str:
+        return rounds_table(self.rows) if self.rows else "no evaluated rounds yet"
+
+    def to_svg(self) -> str:
+        rows = self.rows
+        n = max(len(rows), 1)
+        x = [PAD + (i + 0.5) * (W - 2 * PAD) / n for i in range(n)]
+        accs = [r[k] for r in rows for k, _, _ in SERIES if r.get(k) is not None]
+        lo, hi = min(accs, default=0.0), max(accs, default=1.0)
+        lo, hi = max(0.0, lo - 0.05), min(1.0, hi + 0.05)
+        hi = hi if hi > lo else lo + 0.1
+
+        def y(v: float) -> float:
+            return H - PAD - (v - lo) / (hi - lo) * (H - 2 * PAD)
+
+        big = max((r.get("n_train") or 0 for r in rows), default=0) or 1
+        bar_w = (W - 2 * PAD) / n * 0.4
+        svg = "xmlns='http://www.w3.org/2000/svg' font-size='11' font-family='sans-serif'"
+        out = [f"<svg {svg} width='{W}' height='{H}'>"]
+        for i, r in enumerate(rows):
+            h = (r.get("n_train") or 0) / big * (H - 2 * PAD)
+            out.append(
+                f"<rect x='{x[i] - bar_w / 2:.1f}' y='{H - PAD - h:.1f}' width='{bar_w:.1f}' "
+                f"height='{h:.1f}' fill='#ddd'><title>{r.get('n_train')} training examples</title></rect>"
+            )
+            out.append(f"<text x='{x[i]:.1f}' y='{H - PAD + 14}' text-anchor='middle'>r{r['round']}</text>")
+            out.append(
+                f"<text x='{x[i]:.1f}' y='{H - PAD - h - 3:.1f}' text-anchor='middle' fill='#888'>"
+                f"{r.get('n_train') or 0}</text>"
+            )
+        for key, name, color in SERIES:
+            pts = [(x[i], y(r[key]), r[key]) for i, r in enumerate(rows) if r.get(key) is not None]
+            if not pts:
+                continue
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
+            out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
+            out += [f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'/>" for px, py, _ in pts]
+            px, py, last = pts[-1]
+            out.append(f"<text x='{px + 5:.1f}' y='{py:.1f}' fill='{color}'>{esc(name)} {100 * last:.1f}%</text>")
+        for v in (lo, hi):
+            out.append(f"<text x='2' y='{y(v) + 4:.1f}'>{100 * v:.0f}%</text>")
+        out.append(f"<text x='{W / 2}' y='14' text-anchor='middle'>accuracy per round (bars: training examples)</text>")
+        out.append("</svg>")
+        return "".join(out)
+
+    def to_html(self) -> str:
+        return self.to_svg() if self.rows else "<p>no evaluated rounds yet</p>"

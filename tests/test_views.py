@@ -1,0 +1,146 @@
+"""The widgets driven through their traits, and the plain HTML/text every view falls back to."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import sst2_task
+
+from s3_magic import notebook as nb
+from s3_magic.views import base
+from s3_magic.views.chart import RoundChart
+from s3_magic.views.errors import ErrorTable
+from s3_magic.views.progress import ProgressView
+from s3_magic.views.rationales import RationaleEditor
+from s3_magic.views.review import ReviewPanel
+from s3_magic.views.samples import SampleBrowser
+
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture(autouse=True)
+def fresh_state():
+    yield
+    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
+    base.WIDGETS = None
+
+
+def start(tmp_path, **changes):
+    return nb.synthesize(sst2_task(**changes), folder=tmp_path)
+
+
+def test_clicking_reject_excludes_examples_from_the_next_training(tmp_path, fake_llm, toy_student):
+    start(tmp_path, **{"sizes__rounds": 0})
+    s = nb.current()
+    accepted = len(s.examples(accepted=True))
+    panel = nb.review(round=0, page_size=10).views[0]
+    assert isinstance(panel, ReviewPanel)
+    panel.widget()
+    ids = [r["id"] for r in panel.rows[:5]]
+    for i in ids:
+        panel.controls[f"reject:{i}"].click()
+    stored = {e["id"]: e["accepted"] for e in s.examples()}
+    assert [stored[i] for i in ids] == [0] * 5, "each click is saved to the run store at once"
+    panel.controls[f"accept:{ids[0]}"].click()  # changed my mind about one
+    panel.controls[f"text:{ids[1]}"].value = "an edited review that is fine"
+    panel.controls[f"save:{ids[1]}"].click()
+    edited = next(e for e in s.examples() if e["id"] == ids[1])
+    assert (edited["text"], edited["edited"]) == ("an edited review that is fine", 1)
+    assert f"{accepted - 4} accepted, 4 rejected" in panel.controls["head"].value
+    res = nb.train()
+    assert res.rounds["n_train"].tolist() == [accepted - 4]
+
+
+def test_review_pages(tmp_path, fake_llm, toy_student):
+    start(tmp_path, **{"sizes__rounds": 0})
+    panel = nb.review(page_size=15).views[0]
+    panel.widget()
+    first = {k for k in panel.controls if k.startswith("reject:")}
+    panel.controls["next"].click()
+    second = {k for k in panel.controls if k.startswith("reject:")} - first
+    assert len(first) == 15 and len(second) == 15 and panel.page == 1
+
+
+def test_sample_browser_filters_and_pages(tmp_path, fake_llm, toy_student):
+    res = start(tmp_path, **{"sizes__rounds": 0})
+    browser = res.views[-1]
+    assert isinstance(browser, SampleBrowser) and browser.page_size == 10
+    browser.widget()
+    body = browser.controls["body"]
+    assert "page 1 of 4" in body.value
+    browser.controls["label"].value = "positive"
+    assert "20 of 40" in body.value and ">negative<" not in body.value
+    browser.controls["next"].click()
+    assert "page 2 of 2" in body.value
+    browser.controls["next"].click()
+    assert browser.page == 1, "the last page stays the last"
+    browser.controls["label"].value = "(all)"
+    assert browser.page == 0 and "40 examples" in body.value
+
+
+def test_error_table_shows_and_reviews_extrapolations(tmp_path, fake_llm, toy_student):
+    start(tmp_path)
+    nb.iterate(rounds=1)
+    s = nb.current()
+    table = nb.errors(round=0).views[0]
+    assert isinstance(table, ErrorTable)
+    uid = next(u for u in (e["uid"] for e in table.errors) if table.children.get(u))
+    kid = table.children[uid][0]
+    assert kid["origin"]["from_uid"] == uid
+    text, html = table.to_text(), table.to_html()
+    assert f"({uid})" in text and "↳ [ok]" in text and "<ul" in html
+    table.widget()
+    table.controls[f"{uid}:reject:{kid['id']}"].click()
+    assert not next(e for e in s.examples() if e["id"] == kid["id"])["accepted"]
+
+
+def test_rationale_editor_replaces_rationales_before_seeding(tmp_path, fake_llm, toy_student):
+    res = nb.synthesize(sst2_task(), folder=tmp_path, rationales_only=True)
+    editor = res.views[0]
+    assert isinstance(editor, RationaleEditor) and editor.on_save is not None
+    editor.widget()
+    editor.controls["text:negative"].value = "clumsy editing\n\n  a dull plot  \n"
+    editor.controls["save:negative"].click()
+    assert nb.current().rationales["negative"] == ["clumsy editing", "a dull plot"]
+    assert "saved 2" in editor.controls["status:negative"].value
+    nb.synthesize()
+    neg = nb.current().examples(kind="seed", label="negative")
+    assert all(set(e["origin"]["rationales"]) <= {"clumsy editing", "a dull plot"} for e in neg)
+    assert nb.rationales().views[0].on_save is None, "after seeding the editor is read-only"
+
+
+def test_round_chart_draws_validation_and_test_accuracy():
+    rows = [
+        {"round": 0, "val_acc": 0.6, "test_acc": 0.55, "n_train": 40},
+        {"round": 1, "val_acc": 0.7, "test_acc": 0.65, "n_train": 100},
+    ]
+    svg = RoundChart(rows).to_html()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2 and "test 65.0%" in svg and "100" in svg
+    only_val = RoundChart([{k: v for k, v in r.items() if k != "test_acc"} for r in rows]).to_html()
+    assert only_val.count("<polyline") == 1 and "validation 70.0%" in only_val
+    assert "no evaluated rounds" in RoundChart([{"round": 0, "status": "generated"}]).to_html()
+
+
+def test_progress_view_drives_a_bar_and_a_live_sample_list(tmp_path, fake_llm, toy_student):
+    live = ProgressView(live=True)
+    nb.synthesize(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path, reporter=live)
+    bar = live.controls["bar"]
+    assert bar.value == bar.max == 40 and live.controls["label"].value == "40/40"
+    newest = [r for r in live.samples if r["accepted"]][-1]["text"]
+    assert "40 accepted so far" in live.controls["samples"].value and newest in live.controls["samples"].value
+    lines: list[str] = []
+    text = ProgressView(live=False, out=lines.append)
+    nb.train(reporter=text)
+    assert any("training the student" in line for line in lines)
+
+
+def test_views_fall_back_to_text_and_html_without_widgets():
+    rows = [{"id": 1, "round": 0, "kind": "seed", "label": "positive", "verdict": "ok", "accepted": 1,
+             "text": "a <b>bold</b> claim"}]  # fmt: skip
+    base.WIDGETS = False
+    for view in (SampleBrowser(rows), ReviewPanel(rows, lambda *a: None, lambda *a: None), RoundChart([])):
+        data = view._repr_mimebundle_()
+        assert set(data) == {"text/plain", "text/html"}
+    html = SampleBrowser(rows)._repr_mimebundle_()["text/html"]
+    assert "&lt;b&gt;bold" in html, "user text is escaped"
+    base.WIDGETS = True
+    assert base.WIDGET_MIME in SampleBrowser(rows)._repr_mimebundle_()
