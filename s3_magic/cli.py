@@ -46,28 +46,11 @@ class TqdmReporter(Reporter):
             self._bar = None
 
 
-def _parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise S3Error(f"--set needs KEY=VALUE (e.g. --set sizes.rounds=3), got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    changes = _parse_sets(getattr(args, "set", None) or [])
-    for attr, key in (
-        ("rounds", "sizes.rounds"), ("seed_examples", "sizes.seed_examples"), ("llm", "llm.spec"),
-        ("student_mode", "student.mode"), ("budget", "llm.budget_tokens"), ("seed", "seed"),
-    ):  # fmt: skip
-        value = getattr(args, attr, None)
-        if value is not None:
-            changes[key] = value
-    return changes
+    from s3_magic.settings import SETTING_KEYS, overrides
+
+    named = {name: getattr(args, name, None) for name in SETTING_KEYS}
+    return overrides(named, getattr(args, "set", None) or [])
 
 
 def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from s3_magic.engine.context import Reporter
@@ -30,9 +29,6 @@ from s3_magic.views.rationales import RationaleEditor
 from s3_magic.views.review import ReviewPanel
 from s3_magic.views.samples import SampleBrowser, filter_rows
 from s3_magic.views.table import TableView
-
-#: settings a twin accepts that change the task (``--set KEY=VALUE`` strings come on top)
-SETTINGS = ("llm", "student_mode", "budget", "concurrency", "rounds", "seed_examples", "seed", "set")
 
 
 @dataclass
@@ -97,26 +93,17 @@ def use(session: Session) -> Session:
 
 def settings_overrides(**settings: Any) -> dict[str, Any]:
     """Dotted task changes from the twins' settings (``llm``, ``student_mode``, ``budget``, ...)."""
-    from s3_magic.cli import _overrides
+    from s3_magic.settings import overrides
 
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(SETTINGS)}")
     sets = settings.pop("set", None) or []
-    given = sets if isinstance(sets, dict) else {}
-    texts = [sets] if isinstance(sets, str) else [] if given else list(sets)
-    changes = {**_overrides(SimpleNamespace(set=texts, **settings)), **given}
-    if settings.get("concurrency") is not None:
-        changes["llm.options.concurrency"] = settings["concurrency"]
-    return changes
+    return overrides(settings, [sets] if isinstance(sets, str) else sets)
 
 
 def _reopen(session: Session, changes: dict[str, Any]) -> Session:
     """The same run with changed settings (e.g. a bigger budget); the current one when nothing changes."""
-    if not changes:
-        return session
-    reporter = session.ctx.reporter
-    return use(Session.open(session.run_id, folder=session.store.folder, overrides=changes, reporter=reporter))
+    if changes:
+        session.update(changes)
+    return session
 
 
 @contextmanager

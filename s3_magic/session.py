@@ -91,10 +91,33 @@ class Session:
                     f"run {run_id!r} belongs to task {spec.name!r} with labels {spec.label_names}, not to task "
                     f"{given.name!r}; start a new run for it"
                 )
+        session = cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"))
         if overrides:
-            spec = spec.updated(overrides)
-            store.set_run_task(run_id, _task_record(spec))
-        return cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"))
+            session.update(overrides)
+        return session
+
+    def update(self, overrides: dict[str, Any]) -> None:
+        """Change settings of this run in place, e.g. ``{"llm.budget_tokens": 200000, "sizes.rounds": 4}``.
+
+        The task's name, labels, kind and data stay fixed: a run belongs to one task.
+        """
+        spec = self.task.updated(overrides)
+        if (spec.name, spec.label_names, spec.kind) != (self.task.name, self.task.label_names, self.task.kind):
+            raise ConfigError("a run's task name, labels and kind cannot change; start a new run instead")
+        for part in ("validation", "test", "split", "contexts", "gold"):
+            if getattr(spec, part) != getattr(self.task, part):
+                raise ConfigError(f"a run's {part} data cannot change; start a new run instead")
+        prompts = Prompts(spec)
+        self.store.set_run_task(self.run_id, _task_record(spec))
+        same_llm = spec.llm.model_copy(update={"budget_tokens": None}) == self.task.llm.model_copy(
+            update={"budget_tokens": None}
+        )
+        self.task = self.ctx.task = spec
+        self.prompts = prompts
+        if not same_llm:
+            self.ctx.close()
+        elif self.ctx._llm is not None:
+            self.ctx._llm.budget_tokens = spec.llm.budget_tokens
 
     def close(self) -> None:
         self.ctx.close()

@@ -109,5 +109,8 @@ def test_prompt_template_overrides_are_checked():
 
 
 def test_parse_rationales():
-    text = "Sure! Here are some reasons:\n1. Great acting\n2) **Clever plot**\n- a memorable soundtrack.\n\nI hope this helps!"
+    text = (
+        "Sure! Here are some reasons:\n1. Great acting\n2) **Clever plot**\n- a memorable soundtrack.\n\n"
+        "I hope this helps!"
+    )
     assert parse_rationales(text) == ["Great acting", "Clever plot", "a memorable soundtrack"]

@@ -114,5 +114,6 @@ def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> l
     except Exception as exc:
         store.set_run_status(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         raise
-    store.set_run_status(run_id, "finished")
+    done = final >= task.sizes.rounds or task.method != "s3"
+    store.set_run_status(run_id, "finished" if done else "paused", None if done else f"evaluated round {final}")
     return store.rounds(run_id)

@@ -53,6 +53,7 @@ def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] 
     ]
     stats: dict[str, Any] = dict(extra_stats or {})
     stats.update(
+        round=round,
         n_train=len(train),
         train_by_label=dict(counts),
         val_acc=preds.accuracy([e.label for e in val]),
