@@ -1,13 +1,16 @@
 """Local transformers backend: the embedded SmolLM2 model, a local model folder or a Hub id.
 
-Generation uses a hand-written batched decode loop instead of ``model.generate``: prompts of similar
-length share a batch (left padding), rows that hit a stop token leave the batch at once, and results are
-yielded as each row finishes. Each prompt draws its random numbers from its own stream, seeded from the
-backend seed, the prompt's messages and its ``sample``, so repeating a request repeats its outputs.
+Generation uses a hand-written batched decode loop instead of ``model.generate`` (≈3-5x faster on CPU):
+prompts of similar length share a batch (left padding), the prompt prefix they all share is computed once,
+rows that hit a stop token are dropped from the batch, nucleus sampling avoids sorting the whole vocabulary,
+the embedded model runs in bf16 where the CPU has native bf16, and results are yielded as each row finishes.
+Each prompt draws its random numbers from its own stream, seeded from the backend seed, the prompt's messages
+and its ``sample``, so repeating a request repeats its outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import threading
@@ -22,12 +25,18 @@ from s3_magic.errors import BackendError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
 
 EMBEDDED_NAMES = ("", "embedded")
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 128
 _OPTIONS = {"batch_size", "device", "seed", "dtype", "threads"}
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
-#: top-k candidates examined before falling back to a full sort for nucleus sampling
-_NUCLEUS_K = 64
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+#: top-k sizes tried, in turn, before a full sort when finding the top-p nucleus
+_NUCLEUS_TIERS = (256, 4096)
 
 
 @dataclass
@@ -103,7 +112,9 @@ def _load_uncached(path: str, device: str, dtype: torch.dtype) -> LoadedModel:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendError(f"cannot load local model {path!r} ({first}); give a model folder or a reachable Hub id")
+        raise BackendError(
+            f"cannot load local model {path!r} ({first}); give a model folder or a reachable Hub id"
+        ) from None
     model.to(device).eval()
     if tokenizer.chat_template is None:
         raise BackendError(f"model {path!r} has no chat template; use an instruction-tuned (chat) model")
@@ -136,32 +147,33 @@ def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float, unifor
     """Pick one token per row: greedy when ``temperature <= 0``, else nucleus sampling by inverse CDF.
 
     ``uniforms`` holds one U(0,1) draw per row, so each row's choice depends only on its own random stream.
+    The nucleus is exact: each row looks at its top 256, then top 4096 tokens, and is fully sorted only when
+    even those hold less than ``top_p`` of the mass (sorting 49k tokens per row is the slow part otherwise).
     """
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p >= 1.0:
-        return _inverse_cdf(probs, uniforms)
-    k = min(_NUCLEUS_K, probs.shape[-1])
-    vals, idx = probs.topk(k, dim=-1)
-    wide = vals.sum(dim=-1) < top_p  # rows whose nucleus does not fit in the top k: sort them fully
-    if wide.any():
-        full_vals, full_idx = probs[wide].sort(dim=-1, descending=True)
-        picked = _nucleus_pick(full_vals, full_idx, top_p, uniforms[wide])
-        out = _nucleus_pick(vals, idx, top_p, uniforms)
-        out[wide] = picked
-        return out
-    return _nucleus_pick(vals, idx, top_p, uniforms)
+        return _search(probs, uniforms).squeeze(-1)
+    vocab = probs.shape[-1]
+    out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    todo = torch.arange(probs.shape[0], device=probs.device)
+    for k in (*(k for k in _NUCLEUS_TIERS if k < vocab), vocab):
+        sub = probs if todo.numel() == probs.shape[0] else probs[todo]
+        vals, idx = sub.sort(dim=-1, descending=True) if k == vocab else sub.topk(k, dim=-1)
+        fits = vals.sum(dim=-1) >= top_p if k < vocab else torch.ones_like(todo, dtype=torch.bool)
+        rows = todo[fits]
+        out[rows] = _nucleus_pick(vals[fits], idx[fits], top_p, uniforms[rows])
+        todo = todo[~fits]
+        if todo.numel() == 0:
+            break
+    return out
 
 
 def _nucleus_pick(vals: torch.Tensor, idx: torch.Tensor, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
     before = vals.cumsum(dim=-1) - vals  # mass of the more likely tokens; keep a token while that is < top_p
     kept = torch.where(before < top_p, vals, torch.zeros_like(vals))
     return idx.gather(-1, _search(kept, uniforms)).squeeze(-1)
-
-
-def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    return _search(probs, uniforms).squeeze(-1)
 
 
 def _search(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
@@ -175,7 +187,9 @@ class LocalBackend(Backend):
 
     Options: ``batch_size`` (prompts per forward batch), ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``...),
     ``seed`` (int), ``dtype`` (``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"``) and ``threads``
-    (torch CPU threads; default: leave torch's setting).
+    (torch CPU threads while generating; default: torch's setting, i.e. all cores). On a machine shared with
+    other busy processes pass ``threads=1``: on 2 cores, 2 spinning OpenMP threads slow down 10-30x as soon
+    as another process wants a core, while 1 thread keeps ~70% of the 2-thread speed.
     """
 
     provider: ClassVar[str] = "local"
@@ -193,8 +207,7 @@ class LocalBackend(Backend):
         self.device = resolve_device(str(options.get("device", "auto")))
         self.dtype = resolve_dtype(options.get("dtype"), self.device)  # type: ignore[arg-type]
         threads = options.get("threads")
-        if threads is not None:
-            torch.set_num_threads(_positive_int(threads, "threads"))
+        self.threads = None if threads in (None, "auto") else _positive_int(threads, "threads")
         self.path = resolve_model_path(model)
         self._loaded: LoadedModel | None = None
 
@@ -224,51 +237,135 @@ class LocalBackend(Backend):
         text = tokenizer.apply_chat_template(list(prompt.messages), add_generation_prompt=True, tokenize=False)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    @torch.inference_mode()
     def _decode_batch(
         self, batch: list[list[int]], seeds: list[int], params: GenParams
     ) -> Iterator[tuple[int, list[int]]]:
-        """Decode one batch; yield ``(row, generated token ids incl. the stop token)`` as each row finishes."""
-        lm = self.loaded
-        device, n, max_new = self.device, len(batch), params.max_tokens
-        if max_new <= 0:
-            yield from ((row, []) for row in range(n))
-            return
+        max_new = max(params.max_tokens, 0)
         uniforms = torch.stack([torch.rand(max_new, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        width = max(len(ids) for ids in batch)
-        pad = lm.stop_ids[0]
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-        stop = torch.tensor(lm.stop_ids, device=device)
-        cache = _new_cache(lm.model)
-        active = torch.arange(n)  # original row of each row still in the batch
-        generated: list[list[int]] = [[] for _ in range(n)]
-        step_input, step_pos = input_ids, positions
-        for step in range(max_new):
+        return decode_batch(self.loaded, batch, uniforms.to(self.device), params, self.device, self.threads)
+
+
+#: finished rows stay in the batch (their tokens ignored) until they are this share of it, then the
+#: KV cache is compacted; compacting on every finished row costs more in copies than it saves
+_COMPACT_SHARE = 0.2
+#: shortest common prompt prefix worth computing once per batch instead of once per row
+_MIN_SHARED_PREFIX = 8
+
+
+@torch.inference_mode()
+def decode_batch(
+    lm: LoadedModel,
+    batch: list[list[int]],
+    uniforms: torch.Tensor,
+    params: GenParams,
+    device: str,
+    threads: int | None = None,
+) -> Iterator[tuple[int, list[int]]]:
+    """Decode one left-padded batch; yield ``(row, new token ids incl. the stop token)`` as each row finishes.
+
+    ``uniforms[row, step]`` is the random draw of ``row`` at ``step`` (see :func:`sample_tokens`). ``threads``
+    applies to the computation only (not to the caller's code between yields).
+    """
+    n, max_new = len(batch), params.max_tokens
+    if max_new <= 0:
+        yield from ((row, []) for row in range(n))
+        return
+    cache = _new_cache(lm.model)
+    with torch_threads(threads):
+        shared = _prefill_shared_prefix(lm, batch, cache, device)
+    suffixes = [ids[shared:] for ids in batch]
+    width = max(len(ids) for ids in suffixes)
+    input_ids = torch.tensor([[lm.stop_ids[0]] * (width - len(ids)) + ids for ids in suffixes], device=device)
+    suffix_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in suffixes], device=device)
+    positions = (suffix_mask.cumsum(-1) - 1).clamp_(min=0) + shared
+    mask = torch.cat([suffix_mask.new_ones(n, shared), suffix_mask], dim=-1)  # [shared prefix][pads][suffix]
+    stop = set(lm.stop_ids)
+    rows = list(range(n))  # original row of each batch slot; None once that row has finished
+    present = torch.arange(n, device=device)  # original row of each slot, for indexing ``uniforms``
+    generated: list[list[int]] = [[] for _ in range(n)]
+    for step in range(max_new):
+        with torch_threads(threads):
             out = lm.model(
-                input_ids=step_input, attention_mask=mask, position_ids=step_pos, use_cache=True,
-                logits_to_keep=1, **{lm.cache_kwarg: cache},
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{lm.cache_kwarg: cache},
             )
-            nxt = sample_tokens(out.logits[:, -1, :], params.temperature, params.top_p, uniforms[active, step])
-            next_list = nxt.tolist()
-            for row, tok in zip(active.tolist(), next_list, strict=True):
-                generated[row].append(tok)
-            done = torch.isin(nxt, stop)
-            if step == max_new - 1:
-                done[:] = True
-            if done.any():
-                for row in active[done.cpu()].tolist():
-                    yield row, generated[row]
-                keep = (~done).nonzero().squeeze(-1)
-                if keep.numel() == 0:
-                    return
-                active = active[keep.cpu()]
-                cache.batch_select_indices(keep)
-                nxt, mask, step_pos = nxt[keep], mask[keep], step_pos[keep]
-            step_input = nxt.unsqueeze(-1)
-            step_pos = step_pos[:, -1:] + 1
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+            nxt = sample_tokens(out.logits[:, -1, :], params.temperature, params.top_p, uniforms[present, step])
+        for slot, tok in enumerate(nxt.tolist()):
+            row = rows[slot]
+            if row is None:
+                continue
+            generated[row].append(tok)
+            if tok in stop or step == max_new - 1:
+                rows[slot] = None
+                yield row, generated[row]
+        live = [slot for slot, row in enumerate(rows) if row is not None]
+        if not live:
+            return
+        if len(rows) - len(live) >= max(1, _COMPACT_SHARE * len(rows)):
+            keep = torch.tensor(live, device=device)
+            _select_rows(cache, keep)
+            rows = [rows[slot] for slot in live]
+            present, nxt, mask, positions = present[keep], nxt[keep], mask[keep], positions[keep]
+        input_ids = nxt.unsqueeze(-1)
+        positions = positions[:, -1:] + 1
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+
+
+def _prefill_shared_prefix(lm: LoadedModel, batch: list[list[int]], cache: Any, device: str) -> int:
+    """Run the tokens every prompt starts with (system prompt, chat markup) once and copy their KV to each row.
+
+    Returns how many tokens were shared (0 when the prompts share too little to bother).
+    """
+    shared = min(len(ids) for ids in batch) - 1  # every row keeps at least one token of its own
+    first = batch[0]
+    for ids in batch[1:]:
+        shared = next((i for i in range(shared) if ids[i] != first[i]), shared)
+    if len(batch) < 2 or shared < _MIN_SHARED_PREFIX:
+        return 0
+    prefix = torch.tensor([first[:shared]], device=device)
+    lm.model(
+        input_ids=prefix,
+        attention_mask=torch.ones_like(prefix),
+        position_ids=torch.arange(shared, device=device)[None],
+        use_cache=True,
+        logits_to_keep=1,
+        **{lm.cache_kwarg: cache},
+    )
+    cache.batch_repeat_interleave(len(batch))
+    return shared
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (``None``: unchanged), then restore the setting."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _select_rows(cache: Any, keep: torch.Tensor) -> None:
+    """Keep only the ``keep`` rows of the KV cache (``index_select`` copies ~5x faster than fancy indexing)."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    plain = layers and all(type(layer).batch_select_indices is DynamicLayer.batch_select_indices for layer in layers)
+    if not plain:
+        cache.batch_select_indices(keep)
+        return
+    for layer in layers:
+        if layer.keys is not None and layer.keys.numel():
+            layer.keys = layer.keys.index_select(0, keep)
+            layer.values = layer.values.index_select(0, keep)
 
 
 def _new_cache(model: Any) -> Any:

@@ -12,11 +12,17 @@ from typing import Any
 import torch
 
 from s3_magic.llm.base import GenParams, Prompt
-from s3_magic.llm.local import LocalBackend, load_model
+from s3_magic.llm.local import LocalBackend, load_model, torch_threads
 
 _ASPECTS = [
-    "plot, acting, soundtrack", "the director, pacing", "visual effects, dialogue", "the ending, humor",
-    "cast chemistry, score", "cinematography, editing", "the villain, suspense", "costumes, set design",
+    "plot, acting, soundtrack",
+    "the director, pacing",
+    "visual effects, dialogue",
+    "the ending, humor",
+    "cast chemistry, score",
+    "cinematography, editing",
+    "the villain, suspense",
+    "costumes, set design",
 ]
 
 
@@ -38,11 +44,13 @@ def benchmark_generation(
     model: str = "embedded",
     naive_prompts: int = 32,
     naive_batch_size: int = 32,
+    naive_threads: int | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Tokens/s of :class:`LocalBackend` and of naive fp32 ``model.generate`` (batch 32) on the same prompts.
 
-    ``naive_prompts=0`` skips the baseline. Generated tokens count up to and including the stop token.
+    ``naive_prompts=0`` skips the baseline; it runs with ``naive_threads`` torch threads (default: torch's own
+    setting, as a plain script would). Generated tokens count up to and including the stop token.
     """
     if batch_size is not None:
         options["batch_size"] = batch_size
@@ -57,13 +65,21 @@ def benchmark_generation(
     seconds = time.perf_counter() - t0
     tokens = sum(c.completion_tokens for c in results.values())
     report: dict[str, Any] = {
-        "device": backend.device, "dtype": str(backend.dtype).removeprefix("torch."),
-        "threads": torch.get_num_threads(), "batch_size": backend.batch_size, "n_prompts": n_prompts,
-        "max_tokens": max_tokens, "load_s": round(load_s, 2), "tokens": tokens, "seconds": round(seconds, 2),
+        "device": backend.device,
+        "dtype": str(backend.dtype).removeprefix("torch."),
+        "threads": backend.threads or torch.get_num_threads(),
+        "batch_size": backend.batch_size,
+        "n_prompts": n_prompts,
+        "max_tokens": max_tokens,
+        "load_s": round(load_s, 2),
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
         "tokens_per_s": round(tokens / seconds, 1),
     }
     if naive_prompts > 0:
-        naive = naive_generate_tokens_per_s(backend.path, prompts[:naive_prompts], params, naive_batch_size)
+        with torch_threads(naive_threads):
+            naive = naive_generate_tokens_per_s(backend.path, prompts[:naive_prompts], params, naive_batch_size)
+        naive["threads"] = torch.get_num_threads() if naive_threads is None else naive_threads
         report.update({f"naive_{k}": v for k, v in naive.items()})
         report["speedup"] = round(report["tokens_per_s"] / naive["tokens_per_s"], 2)
     return report
@@ -80,17 +96,30 @@ def naive_generate_tokens_per_s(path: str, prompts: list[Prompt], params: GenPar
     t0 = time.perf_counter()
     for start in range(0, len(texts), batch_size):
         enc = tokenizer(
-            texts[start : start + batch_size], return_tensors="pt", padding=True, padding_side="left",
+            texts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
             add_special_tokens=False,
         )
         with torch.inference_mode():
             out = lm.model.generate(
-                **enc, do_sample=True, temperature=params.temperature, top_p=params.top_p,
-                max_new_tokens=params.max_tokens, pad_token_id=lm.stop_ids[0], eos_token_id=lm.stop_ids,
+                **enc,
+                do_sample=True,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_new_tokens=params.max_tokens,
+                pad_token_id=lm.stop_ids[0],
+                eos_token_id=lm.stop_ids,
             )
         for row in out[:, enc["input_ids"].shape[1] :].tolist():
             ends = [i for i, t in enumerate(row) if t in stop]
             tokens += ends[0] + 1 if ends else len(row)
     seconds = time.perf_counter() - t0
-    return {"batch_size": batch_size, "n_prompts": len(prompts), "tokens": tokens, "seconds": round(seconds, 2),
-            "tokens_per_s": round(tokens / seconds, 1)}
+    return {
+        "batch_size": batch_size,
+        "n_prompts": len(prompts),
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
+    }

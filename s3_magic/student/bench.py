@@ -77,10 +77,20 @@ def optimised_speed(
 
 
 def benchmark_student(
-    data: str | Path, n_train: int = 512, n_infer: int = 1024, model: str = "embedded", **params: Any
+    data: str | Path,
+    n_train: int = 512,
+    n_infer: int = 1024,
+    model: str = "embedded",
+    threads: int | None = None,
+    **params: Any,
 ) -> dict:
-    """Fine-tune and inference examples/s of the optimised student and of the naive baseline, same process."""
+    """Fine-tune and inference examples/s of the optimised student and of the naive baseline, same process.
+
+    ``threads`` pins torch's thread count (default: all cores); ``params`` go to ``FineTuneStudent``.
+    """
     use_all_cores()
+    if threads:
+        torch.set_num_threads(threads)
     rows = read_jsonl(data, n_train + n_infer)
     train, infer = rows[:n_train], rows[n_train:]
     labels = sorted({e.label for e in rows})
@@ -100,4 +110,4 @@ def benchmark_student(
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(benchmark_student(sys.argv[1], *map(int, sys.argv[2:4])), indent=2))
+    print(json.dumps(benchmark_student(sys.argv[1], *map(int, sys.argv[2:4]), threads=int(sys.argv[4])), indent=2))

@@ -52,12 +52,17 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
+_THREADS_SET: list[bool] = []
+
+
 def use_all_cores() -> None:
-    """Let torch use every core this process may run on (unless the user pinned OMP_NUM_THREADS)."""
+    """Once per process, let torch use every core it may run on; a later ``torch.set_num_threads`` by the user
+    (or OMP_NUM_THREADS) wins."""
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS"):
+    if os.environ.get("OMP_NUM_THREADS") or _THREADS_SET:
         return
+    _THREADS_SET.append(True)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
