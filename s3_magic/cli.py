@@ -30,7 +30,8 @@ class TqdmReporter(Reporter):
         if step != self._step or self._bar is None:
             self.close()
             self._step = step
-            self._bar = tqdm(total=total, desc=step, unit="ex", leave=False, file=sys.stderr)
+            unit = "batch" if step == "train" else "ex"  # training reports optimiser steps
+            self._bar = tqdm(total=total, desc=step, unit=unit, leave=False, file=sys.stderr)
         self._bar.total = total
         self._bar.n = done
         self._bar.refresh()
@@ -88,14 +89,16 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _dry_run(session: Any) -> None:
-    task = session.task
-    sizes = task.sizes
-    n_val = len(session.ctx.data.validation)
-    calls = sizes.seed_examples + (len(task.labels) * 2 if sizes.rationales_per_example else 0)
-    most = calls + sizes.rounds * min(n_val, sizes.max_errors_per_round or n_val) * sizes.examples_per_error
-    print(f"dry run of {task.name}: {n_val} validation examples, {len(session.ctx.data.test)} test examples")
-    print(f"LLM calls: about {calls:,} for the seed data, at most {most:,} in total ({task.llm.spec})")
-    print(f"tokens: at most {most * task.llm.max_tokens:,} completion tokens")
+    est = session.estimate()
+    print(f"dry run of {session.task.name}: {est['validation']} validation examples, {est['test']} test examples")
+    print(f"LLM calls: about {est['seed_calls']:,} for the seed data, at most {est['max_calls']:,} in total "
+          f"({est['llm']})")  # fmt: skip
+    print(f"tokens: at most {est['max_seed_tokens']:,} for the seed data, {est['max_tokens']:,} in total "
+          f"({est['max_completion_tokens']:,} of them completion)")  # fmt: skip
+    if est["budget_tokens"] is not None:
+        fits = "covers everything" if est["fits_all"] else "covers the seed data" if est["fits_seed"] else ""
+        fits = fits or "may stop before the seed data is made"
+        print(f"budget: {est['budget_tokens']:,} tokens — {fits}; a stopped run resumes with a higher --budget")
     session.store.set_run_status(session.run_id, "created", "dry run: nothing generated")
 
 
@@ -154,6 +157,23 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"embedded LLM ready in {path} ({time.time() - started:.1f} s)")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from s3_magic.bench.protocol import get_protocol, parse_arms, parse_seeds
+    from s3_magic.bench.report import markdown
+    from s3_magic.bench.runner import run_benchmark
+
+    protocol = get_protocol(args.profile or ("quick" if args.quick else "full"))
+    seeds, arms = parse_seeds(args.seeds, protocol), parse_arms(args.arms)
+    reporter = TqdmReporter(args.quiet)
+    results, paths = run_benchmark(
+        protocol, seeds, arms, out=args.out, runs=args.folder, speed=not args.skip_speed, reporter=reporter,
+        echo=reporter.message,
+    )  # fmt: skip
+    reporter.close()
+    print(markdown(results))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="s3-magic", description="S3: iterative dataset synthesis by extrapolating errors")
     p.add_argument("--version", action="version", version=f"%(prog)s {__import__('s3_magic').__version__}")
@@ -207,6 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("prepare", help="convert the embedded LLM once so later starts are fast")
     sp.set_defaults(func=cmd_prepare)
+
+    sp = sub.add_parser("bench", help="run the SST-2 benchmark (every arm, then speed) and write its results")
+    sp.add_argument("--quick", action="store_true", help="one seed and small sizes: a few minutes")
+    sp.add_argument("--seeds", help="comma list of seeds (default: 0,1,2; with --quick: 0)")
+    sp.add_argument(
+        "--arms", help="comma list of zerogen, s3, s3_no_rationales, gold_val, gold_large (default: all)"
+    )
+    sp.add_argument("--out", help="results folder (default: benchmarks/results/DATE, or DATE-quick)")
+    sp.add_argument("--skip-speed", action="store_true", help="leave out the speed section")
+    sp.add_argument(
+        "--folder", default="benchmarks/runs", help="folder of the arms' runs and LLM cache (default: benchmarks/runs)"
+    )
+    sp.add_argument("--profile", choices=["full", "quick", "tiny"], help=argparse.SUPPRESS)
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sp.set_defaults(func=cmd_bench)
     return p
 
 

@@ -8,12 +8,13 @@ adapters over it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data
-from s3_magic.engine.loop import EVALUATED, ensure_data, ensure_evaluated, last_evaluated, run_rounds
+from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data, make_backend
+from s3_magic.engine.loop import EVALUATED, ensure_data, ensure_evaluated, last_evaluated, run_rounds, tracked
 from s3_magic.engine.rationales import generate_rationales, rationales_by_label
 from s3_magic.errors import ConfigError, StoreError
 from s3_magic.prompts import Prompts
@@ -56,11 +57,24 @@ class Session:
         spec = load_task(task)
         if overrides:
             spec = spec.updated(overrides)
-        data = load_task_data(spec)  # fail on bad data before anything is written
-        store = RunStore(folder)
-        Prompts(spec)  # template errors surface before the run exists
-        run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
-        return cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"), data=data)
+        # everything that can be checked is checked before anything is written: data, prompt templates,
+        # the student model's location, and the LLM backend (provider, options, API key)
+        data = load_task_data(spec)
+        Prompts(spec)
+        _check_student_model(spec)
+        factory = kwargs.get("backend_factory")
+        backend = make_backend(spec, factory) if spec.method != "gold" else None
+        try:
+            store = RunStore(folder)
+            run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
+        except BaseException:
+            if backend is not None:
+                backend.close()
+            raise
+        session = cls(spec, store, run_id, kwargs.get("reporter"), factory, data=data)
+        if backend is not None:
+            session.ctx.use_backend(backend)
+        return session
 
     @classmethod
     def open(
@@ -108,14 +122,16 @@ class Session:
             if getattr(spec, part) != getattr(self.task, part):
                 raise ConfigError(f"a run's {part} data cannot change; start a new run instead")
         prompts = Prompts(spec)
-        self.store.set_run_task(self.run_id, _task_record(spec))
+        _check_student_model(spec)
         same_llm = spec.llm.model_copy(update={"budget_tokens": None}) == self.task.llm.model_copy(
             update={"budget_tokens": None}
         )
+        backend = None if same_llm or spec.method == "gold" else make_backend(spec, self.ctx.backend_factory)
+        self.store.set_run_task(self.run_id, _task_record(spec))
         self.task = self.ctx.task = spec
         self.prompts = prompts
-        if not same_llm:
-            self.ctx.close()
+        if backend is not None:
+            self.ctx.use_backend(backend)
         elif self.ctx._llm is not None:
             self.ctx._llm.budget_tokens = spec.llm.budget_tokens
 
@@ -133,9 +149,27 @@ class Session:
         return f"<Session run={self.run_id!r} task={self.task.name!r} folder={str(self.store.folder)!r}>"
 
     # -- steps ---------------------------------------------------------------------------------
+    @contextmanager
+    def _step(self, done: str) -> Iterator[None]:
+        """Record the run as running during one step, and why it stopped if it did not finish."""
+        before = self.store.get_run(self.run_id)
+        with tracked(self.ctx):
+            yield
+        if before["status"] == "finished":
+            self.store.set_run_status(self.run_id, "finished", before["message"])
+        else:
+            self.store.set_run_status(self.run_id, "paused", done)
+
+    def estimate(self) -> dict[str, Any]:
+        """A dry run: the LLM calls and tokens the run can still spend, and whether its budget covers them."""
+        from s3_magic.engine.estimate import estimate_run
+
+        return estimate_run(self.ctx, self.prompts)
+
     def generate_rationales(self) -> dict[str, list[str]]:
         """Step 1: rationales per label (kept if already made or edited)."""
-        return generate_rationales(self.ctx, self.prompts)
+        with self._step("rationales made"):
+            return generate_rationales(self.ctx, self.prompts)
 
     @property
     def rationales(self) -> dict[str, list[str]]:
@@ -152,19 +186,21 @@ class Session:
 
     def synthesize(self) -> dict[str, Any]:
         """Step 2: rationales (if used) and seed data — round 0's data. Returns the round-0 data stats."""
-        return ensure_data(self.ctx, self.prompts, 0)
+        with self._step("seed data made"):
+            return ensure_data(self.ctx, self.prompts, 0)
 
     def train(self) -> dict[str, Any]:
         """Steps 3–4 for the newest round whose data is complete: train, evaluate, store errors."""
         r = self.next_round()
         if r is None:
             raise StoreError("the newest round is already evaluated; extrapolate errors first (iterate)")
-        return ensure_evaluated(self.ctx, self.prompts, r)
+        with self._step(f"evaluated round {r}"):
+            return ensure_evaluated(self.ctx, self.prompts, r)
 
     def iterate(self, rounds: int = 1) -> list[dict[str, Any]]:
         """Run ``rounds`` more S3 rounds (extrapolate, train, evaluate); evaluates round 0 first if needed."""
         if rounds < 1:
-            raise ConfigError(f"rounds must be at least 1, got {rounds}")
+            raise ConfigError(f"rounds must be at least 1, got {rounds}; pass rounds=1 or more")
         target = max(last_evaluated(self.ctx), 0) + rounds
         if last_evaluated(self.ctx) < 0:
             target = rounds
@@ -216,6 +252,13 @@ class Session:
         from s3_magic.export import export_run
 
         return export_run(self.store, self.run_id, path, format=format, include_rejected=include_rejected)
+
+
+def _check_student_model(spec: TaskSpec) -> None:
+    """Fail now, not after the data is made, when the student model is a local folder that does not exist."""
+    from s3_magic.student.models import resolve_student_model
+
+    resolve_student_model(spec.student.model)
 
 
 def _task_record(spec: TaskSpec) -> dict[str, Any]:

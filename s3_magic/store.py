@@ -161,7 +161,7 @@ class RunStore:
         rows = self._q("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             known = [r["id"] for r in self._q("SELECT id FROM runs ORDER BY created_at DESC LIMIT 5")]
-            hint = f"; recent runs: {', '.join(known)}" if known else "; this folder has no runs yet"
+            hint = f"; pick one of the recent runs: {', '.join(known)}" if known else "; start a run there first"
             raise StoreError(f"no run {run_id!r} in {str(self.path)!r}{hint}")
         row = dict(rows[0])
         row["task"] = json.loads(row.pop("task_json"))

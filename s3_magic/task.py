@@ -317,5 +317,7 @@ def _one_line(exc: ValidationError) -> str:
         value = err.get("input")
         shown = f" (got {value!r})" if isinstance(value, (int, float, str)) and len(repr(value)) < 60 else ""
         msg = f"{where}: {text}{shown}"
+        if ";" not in text:  # the validators' own messages already say what to do
+            msg += "; fix the task" if where == "task" else f"; change {where} in the task"
     more = exc.error_count() - 1
     return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

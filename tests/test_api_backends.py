@@ -1,24 +1,23 @@
-"""The Anthropic and OpenAI backends, driven through the real SDKs against a scripted HTTP server.
-
-Both SDKs (anthropic 2.x, openai 3.x) send their requests with ``httpx2``, not ``httpx``, so ``respx``
-cannot see them; each backend gets an ``httpx2.Client`` with a ``MockTransport`` instead. The SDKs'
-own retry loop runs for real, with its backoff shrunk to milliseconds.
+"""The Anthropic and OpenAI backends, driven through the real SDKs against a scripted HTTP server
+(:mod:`faults`); the SDKs' own retry loop runs for real, with its backoff shrunk to milliseconds.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 import traceback
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import anthropic
 import httpx2
-import openai
 import pytest
+from faults import (
+    KEY,
+    PROVIDERS,
+    Provider,
+    Server,
+    anthropic_reply,
+    fast_sdk_retries,
+    isolate_api_env,
+    openai_reply,
+)
 
 from s3_magic.errors import BackendError
 from s3_magic.llm import GenParams, Prompt, get_backend
@@ -27,99 +26,6 @@ from s3_magic.llm.concurrent import map_bounded
 from s3_magic.llm.openai_backend import OpenAIBackend
 
 PARAMS = GenParams(temperature=0.7, top_p=0.9, max_tokens=33)
-KEY = "sk-PLANTED-0123456789abcdefXYZ"
-
-
-def anthropic_reply(body: dict) -> dict:
-    text = "echo: " + body["messages"][-1]["content"]
-    return {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": body["model"],
-        "content": [{"type": "text", "text": text[:3]}, {"type": "text", "text": text[3:]}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 11, "output_tokens": len(text)},
-    }
-
-
-def openai_reply(body: dict) -> dict:
-    text = "echo: " + body["messages"][-1]["content"]
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": len(text), "total_tokens": 11 + len(text)},
-    }
-
-
-def error_body(status: int, message: str) -> dict:
-    return {"type": "error", "error": {"type": f"error_{status}", "message": message}}
-
-
-class Server:
-    """A scripted API: each request takes the next step of ``script`` (an error), then answers normally.
-
-    A step is a status code, ``(status, headers, message)``, or ``"timeout"``.
-    """
-
-    def __init__(self, reply: Callable[[dict], dict], script: tuple = (), delay: float = 0.0) -> None:
-        self.reply = reply
-        self.script = deque(script)
-        self.delay = delay
-        self.requests: list[httpx2.Request] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        with self._lock:
-            self.requests.append(request)
-            step = self.script.popleft() if self.script else None
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            time.sleep(self.delay)
-            if step == "timeout":
-                raise httpx2.ReadTimeout("read timed out", request=request)
-            if step is not None:
-                status, headers, message = step if isinstance(step, tuple) else (step, {}, f"scripted {step}")
-                return httpx2.Response(status, headers=headers, json=error_body(status, message))
-            if request.url.path.endswith("/models"):
-                models = [{"id": "served-model", "object": "model"}]
-                return httpx2.Response(200, json={"object": "list", "data": models})
-            return httpx2.Response(200, json=self.reply(json.loads(request.content)))
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-
-    def client(self) -> httpx2.Client:
-        return httpx2.Client(transport=httpx2.MockTransport(self))
-
-    def bodies(self) -> list[dict]:
-        return [json.loads(r.content) for r in self.requests]
-
-
-@dataclass
-class Provider:
-    name: str
-    reply: Callable[[dict], dict]
-    key_env: str
-
-    def backend(self, server: Server, model: str = "some-model", **options: object):
-        options.setdefault("api_key", KEY)
-        if self.name == "openai":
-            options.setdefault("base_url", "http://llm.test/v1")
-        return get_backend(f"{self.name}:{model}", http_client=server.client(), **options)
-
-
-PROVIDERS = [
-    Provider("anthropic", anthropic_reply, "ANTHROPIC_API_KEY"),
-    Provider("openai", openai_reply, "OPENAI_API_KEY"),
-]
 
 
 @pytest.fixture(params=PROVIDERS, ids=lambda p: p.name)
@@ -129,14 +35,8 @@ def provider(request: pytest.FixtureRequest) -> Provider:
 
 @pytest.fixture(autouse=True)
 def clean_env_and_fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    # the SDKs back off 0.5 s * 2**n (at most 8 s) unless the server sends a positive retry-after
-    for module in (anthropic._base_client, openai._base_client):
-        monkeypatch.setattr(module, "INITIAL_RETRY_DELAY", 0.001)
-        monkeypatch.setattr(module, "MAX_RETRY_DELAY", 0.002)
+    isolate_api_env(monkeypatch)
+    fast_sdk_retries(monkeypatch)
 
 
 def prompts(n: int) -> list[Prompt]:

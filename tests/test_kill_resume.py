@@ -1,4 +1,5 @@
-"""Killing the process (SIGKILL) in the middle of synthesis, then resuming: nothing lost, nothing twice."""
+"""Killing the process (SIGKILL) in the middle of synthesis or of training, or interrupting a notebook cell
+(KeyboardInterrupt), then resuming: every finished example kept, nothing made or paid twice."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import needs_data, sst2_task
+import pytest
+import yaml
+from conftest import fake_calls, needs_data, scripted_reply, sst2_task
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
+from s3_magic import notebook as nb
 from s3_magic.session import Session
+from s3_magic.views import base
 
 CHILD = textwrap.dedent(
     """
     import json, sys, time
+    from pathlib import Path
     sys.path.insert(0, {tests!r})
     import conftest
     from s3_magic.llm.fake import FakeBackend
@@ -26,14 +34,43 @@ CHILD = textwrap.dedent(
     import s3_magic.engine.training as training
 
     def slow(prompt):
-        time.sleep(0.05)
+        time.sleep({delay})
         return conftest.scripted_reply(prompt)
 
+    class BlockingStudent(conftest.WordCountStudent):
+        \"\"\"Trains normally, but blocks in the training of round {block_round}, after saying so in a file.\"\"\"
+        fits = 0
+
+        def fit(self, examples, seed=0, progress=None):
+            stats = super().fit(examples, seed, progress)
+            BlockingStudent.fits += 1
+            if BlockingStudent.fits == {block_round} + 1:
+                Path({signal!r}).write_text(json.dumps(len(examples)))
+                time.sleep(600)
+            return stats
+
     FakeBackend.default_responder = slow
-    training.make_student = lambda ctx: conftest.WordCountStudent(ctx.task.label_names)
+    training.make_student = lambda ctx: BlockingStudent(ctx.task.label_names)
     Session.create(json.loads({task!r}), folder={folder!r}, name="victim").run()
     """
 )
+
+
+def start_child(task: dict, folder: Path, delay: float = 0.0, block_round: int = -1, signal_file: Path | None = None):
+    code = CHILD.format(
+        tests=str(Path(__file__).parent), task=json.dumps(task), folder=str(folder), delay=delay,
+        block_round=block_round, signal=str(signal_file or ""),
+    )  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def snapshot(db: Path) -> tuple[dict[str, str], dict[int, str], int]:
+    """Examples (gen_key -> text), round statuses and paid calls, read straight from the database file."""
+    with sqlite3.connect(db) as c:
+        examples = dict(c.execute("SELECT gen_key, text FROM examples"))
+        rounds = dict(c.execute("SELECT round, status FROM rounds"))
+        paid = c.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+    return examples, rounds, paid
 
 
 def _count(db: Path) -> int:
@@ -46,10 +83,8 @@ def _count(db: Path) -> int:
 
 def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     needs_data()
-    task = sst2_task()
     folder = tmp_path / "runs"
-    code = CHILD.format(tests=str(Path(__file__).parent), task=json.dumps(task), folder=str(folder))
-    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    child = start_child(sst2_task(), folder, delay=0.05)
     db = folder / "s3.sqlite"
     deadline = time.time() + 60
     while _count(db) < 12 and time.time() < deadline and child.poll() is None:
@@ -57,11 +92,7 @@ def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     assert child.poll() is None, "the child must still be synthesising when it is killed"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    before = {}
-    with sqlite3.connect(db) as c:
-        for key, text in c.execute("SELECT gen_key, text FROM examples"):
-            before[key] = text
-        paid = c.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+    before, _, paid = snapshot(db)
     assert 12 <= len(before) < 40, "killed in the middle of seed synthesis"
 
     s = Session.open("victim", folder=folder)
@@ -75,6 +106,79 @@ def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     assert len([k for k in keys if k.startswith("seed:")]) == 40
     # every call paid before the kill was served from the cache on resume, never paid again
     usage = s.usage()
-    assert usage["calls"] == paid + sum(len(b.history) for b in fake_llm.instances)
+    assert usage["calls"] == paid + fake_calls()
     assert s.store.get_run("victim")["status"] == "finished"
     assert s.store.integrity_check() == []
+
+
+def test_sigkill_mid_training_then_resume(tmp_path, fake_llm, toy_student):
+    needs_data()
+    folder, started = tmp_path / "runs", tmp_path / "training"
+    child = start_child(sst2_task(), folder, block_round=1, signal_file=started)
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline and child.poll() is None:
+        time.sleep(0.02)
+    assert started.exists() and child.poll() is None, "the child must be training round 1 when it is killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    before, rounds, paid = snapshot(folder / "s3.sqlite")
+    assert rounds == {0: "evaluated", 1: "generated"}, "killed after round 1's data, while training on it"
+    training_set = json.loads(started.read_text())
+
+    s = Session.open("victim", folder=folder)
+    assert s.store.integrity_check() == []
+    r1_usage = s.store.usage("victim", step_prefix="r1:")
+    s.run()
+    after = {e["gen_key"]: e["text"] for e in s.examples()}
+    assert len(after) == len(s.examples()), "no example is stored twice"
+    assert all(after[k] == t for k, t in before.items()), "every example finished before the kill is kept"
+    assert len(s.examples(max_round=1)) == len(before), "rounds 0 and 1 made no new example on resume"
+    assert s.rounds()[1]["n_train"] == training_set, "round 1 trained again on exactly the same data"
+    assert s.store.usage("victim", step_prefix="r1:") == r1_usage, "round 1's calls were not paid again"
+    assert s.usage()["calls"] == paid + fake_calls(), "only round 2 made new calls"
+    assert [r["status"] for r in s.rounds()] == ["evaluated"] * 3
+    assert s.store.get_run("victim")["status"] == "finished"
+    assert s.store.integrity_check() == []
+
+
+@pytest.fixture
+def shell():
+    ip = InteractiveShell.instance()
+    with capture_output():
+        ip.run_line_magic("load_ext", "s3_magic")
+    yield ip
+    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
+    base.WIDGETS = None
+
+
+def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake_llm, toy_student):
+    answered: list[str] = []
+
+    def interrupt_after_25(prompt):
+        if len(answered) == 25:
+            raise KeyboardInterrupt  # what Ctrl-C / the stop button raises in the kernel
+        answered.append(prompt.sample)
+        return scripted_reply(prompt)
+
+    fake_llm.default_responder = interrupt_after_25
+    cell = f"%%s3_synthesize --folder {tmp_path} --name nb\n" + yaml.safe_dump(sst2_task(**{"sizes__rounds": 1}))
+    with capture_output() as shown:
+        result = shell.run_cell(cell)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert "KeyboardInterrupt" in shown.stdout + shown.stderr
+    run = nb.current().store.get_run("nb")
+    assert (run["status"], run["message"]) == ("interrupted", "interrupted; resume it to go on")
+    before, rounds, paid = snapshot(tmp_path / "s3.sqlite")
+    assert 0 < len(before) < 40 and rounds == {} and paid == len(answered) == 25
+
+    fake_llm.default_responder = scripted_reply
+    nb.STATE.session = None  # as in a fresh kernel
+    with capture_output():
+        result = shell.run_cell(f"%s3_resume nb --folder {tmp_path} --run")
+    assert result.error_in_exec is None
+    s = nb.current()
+    after = {e["gen_key"]: e["text"] for e in s.examples()}
+    assert len(after) == len(s.examples()) and all(after[k] == t for k, t in before.items())
+    assert len(s.examples(kind="seed")) == 40
+    assert s.usage()["calls"] == fake_calls() - 1, "every answered call paid once (the interrupted one was not)"
+    assert s.store.get_run("nb")["status"] == "finished" and s.store.integrity_check() == []

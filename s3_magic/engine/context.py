@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic.example import Example
-from s3_magic.llm.base import GenParams
+from s3_magic.llm.base import Backend, GenParams
 from s3_magic.llm.cached import CachedLLM
 from s3_magic.store import RunStore
 from s3_magic.task import TaskSpec
@@ -65,6 +65,16 @@ def load_task_data(task: TaskSpec) -> TaskData:
     return TaskData(validation=validation, test=test, contexts=contexts, gold=gold)
 
 
+def make_backend(task: TaskSpec, factory: Callable[[], Backend] | None = None) -> Backend:
+    """The backend for ``task``'s LLM (``factory`` overrides it); raises BackendError for an unknown provider,
+    a bad option or a missing API key, so callers can make it before writing anything."""
+    if factory is not None:
+        return factory()
+    from s3_magic.llm import get_backend
+
+    return get_backend(task.llm.spec, **task.llm.options)
+
+
 @dataclass
 class RunContext:
     task: TaskSpec
@@ -73,7 +83,7 @@ class RunContext:
     data: TaskData
     reporter: Reporter = field(default_factory=Reporter)
     #: override the backend (tests pass a scripted one; the notebook reuses a loaded model)
-    backend_factory: Callable[[], Any] | None = None
+    backend_factory: Callable[[], Backend] | None = None
     #: near-duplicate index over real and accepted examples, built on first use (reset when a user edits data)
     deduper: Any = None
     _llm: CachedLLM | None = None
@@ -85,12 +95,15 @@ class RunContext:
     @property
     def llm(self) -> CachedLLM:
         if self._llm is None:
-            from s3_magic.llm import get_backend
+            return self.use_backend(make_backend(self.task, self.backend_factory))
+        return self._llm
 
-            spec = self.task.llm
-            backend = self.backend_factory() if self.backend_factory else get_backend(spec.spec, **spec.options)
-            params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
-            self._llm = CachedLLM(backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens)
+    def use_backend(self, backend: Backend) -> CachedLLM:
+        """Make the run's LLM calls with ``backend`` (through the cache and budget); the previous one is closed."""
+        self.close()
+        spec = self.task.llm
+        params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
+        self._llm = CachedLLM(backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens)
         return self._llm
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ redoes only unfinished work and never makes an example twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from s3_magic.engine.context import RunContext
@@ -34,7 +36,7 @@ def ensure_data(ctx: RunContext, prompts: Prompts, round: int) -> dict[str, Any]
     if task.method == "gold":
         pass
     elif round == 0 and task.method == "zerogen":
-        synthesize_zerogen(ctx, prompts, task.sizes.seed_examples)
+        synthesize_zerogen(ctx, prompts, task.sizes.seed_examples, accepted=task.sizes.zerogen_accepted)
     elif round == 0:
         if task.sizes.rationales_per_example:
             generate_rationales(ctx, prompts)
@@ -90,21 +92,13 @@ def should_stop(ctx: RunContext) -> bool:
     return max(accs[-patience:]) < best_before + ctx.task.stop.min_delta
 
 
-def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) rounds up to ``until`` (default: the task's rounds) and return the round table."""
-    task = ctx.task
-    final = 0 if task.method != "s3" else (task.sizes.rounds if until is None else until)
+@contextmanager
+def tracked(ctx: RunContext) -> Iterator[None]:
+    """Mark the run ``running`` while the block runs; record a budget stop, an interrupt or a failure."""
     store, run_id = ctx.store, ctx.run_id
     store.set_run_status(run_id, "running")
     try:
-        for r in range(final + 1):
-            if r > 0 and store.round_state(run_id, r)[0] is None and should_stop(ctx):
-                ctx.reporter.message(
-                    f"stopping early: validation accuracy has not improved for {task.stop.patience} rounds"
-                )
-                store.set_run_status(run_id, "finished", "stopped early (no validation gain)")
-                return store.rounds(run_id)
-            ensure_evaluated(ctx, prompts, r)
+        yield
     except BudgetExceeded as exc:
         store.set_run_status(run_id, "stopped", str(exc))
         raise
@@ -114,6 +108,22 @@ def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> l
     except Exception as exc:
         store.set_run_status(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         raise
+
+
+def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) rounds up to ``until`` (default: the task's rounds) and return the round table."""
+    task = ctx.task
+    final = 0 if task.method != "s3" else (task.sizes.rounds if until is None else until)
+    store, run_id = ctx.store, ctx.run_id
+    with tracked(ctx):
+        for r in range(final + 1):
+            if r > 0 and store.round_state(run_id, r)[0] is None and should_stop(ctx):
+                ctx.reporter.message(
+                    f"stopping early: validation accuracy has not improved for {task.stop.patience} rounds"
+                )
+                store.set_run_status(run_id, "finished", "stopped early (no validation gain)")
+                return store.rounds(run_id)
+            ensure_evaluated(ctx, prompts, r)
     done = final >= task.sizes.rounds or task.method != "s3"
     store.set_run_status(run_id, "finished" if done else "paused", None if done else f"evaluated round {final}")
     return store.rounds(run_id)

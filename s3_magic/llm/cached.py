@@ -27,6 +27,11 @@ class CallStats:
         return dict(self.__dict__)
 
 
+def estimate_prompt_tokens(prompt: Prompt) -> int:
+    """A rough, tokenizer-free count of a prompt's tokens (about 1.4 per word, plus chat markup)."""
+    return int(sum(len(m["content"].split()) for m in prompt.messages) * 1.4) + 4 * len(prompt.messages)
+
+
 def cache_key(backend: Backend, params: GenParams, prompt: Prompt) -> str:
     parts = [backend.provider, backend.model, params.key(), prompt.hash, prompt.sample]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -63,6 +68,21 @@ class CachedLLM:
                 "resume the run with a higher budget (--budget) to go on"
             )
 
+    def _affordable(self, prompts: Sequence[Prompt]) -> int:
+        """How many of ``prompts`` (in order, at least one) fit in what is left of the budget at their
+        worst-case cost (estimated prompt tokens + ``max_tokens``), so a run stops within one call of its budget.
+        """
+        if self.budget_tokens is None:
+            return len(prompts)
+        left = self.budget_tokens - self.spent()
+        n = 0
+        for prompt in prompts:
+            left -= estimate_prompt_tokens(prompt) + self.params.max_tokens
+            if left < 0:
+                break
+            n += 1
+        return max(1, n)
+
     def generate(self, prompts: Sequence[Prompt], step: str = "") -> Iterator[tuple[int, Completion]]:
         """Yield ``(index, Completion)`` for each prompt: cache hits first, then real calls in chunks."""
         keys = [cache_key(self.backend, self.params, p) for p in prompts]
@@ -75,9 +95,12 @@ class CachedLLM:
             self.stats.cache_hits += 1
             yield i, Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
         chunk = max(1, self.backend.default_chunk)
-        for start in range(0, len(missing), chunk):
+        start = 0
+        while start < len(missing):
             self._check_budget()
             todo = missing[start : start + chunk]
+            todo = todo[: self._affordable([prompts[i] for i in todo])]
+            start += len(todo)
             for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):
                 i = todo[j]
                 prompt = prompts[i]
@@ -103,10 +126,9 @@ class CachedLLM:
         """A dry-run estimate: how many prompts would be real calls, and their rough prompt tokens."""
         keys = [cache_key(self.backend, self.params, p) for p in prompts]
         todo = [p for p, k in zip(prompts, keys, strict=True) if self.store.cache_get(k) is None]
-        words = sum(len(m["content"].split()) for p in todo for m in p.messages)
         return {
             "calls": len(todo),
             "cached": len(prompts) - len(todo),
-            "prompt_tokens_est": int(words * 1.4),
+            "prompt_tokens_est": sum(estimate_prompt_tokens(p) for p in todo),
             "completion_tokens_max": len(todo) * self.params.max_tokens,
         }

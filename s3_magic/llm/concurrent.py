@@ -29,31 +29,36 @@ _MAX_DETAIL = 200
 def map_bounded(fn: Callable[[T], R], items: Sequence[T], concurrency: int) -> Iterator[tuple[int, R]]:
     """Yield ``(index, fn(item))`` as calls complete, with at most ``concurrency`` calls in flight.
 
-    The first exception stops the submission of further items and is re-raised, after the results
-    that completed alongside it were yielded. Calls already in flight cannot be interrupted: they
-    finish in the background and their results are dropped. Closing the iterator early does the same.
+    The first exception stops the submission of further items. The calls already in flight are waited
+    for and their results yielded (an API call that succeeded is paid for, so its result must reach the
+    cache), then the exception is re-raised. Closing the iterator early (e.g. on ``KeyboardInterrupt``)
+    cannot interrupt calls in flight: they finish in the background and their results are dropped.
     """
     if not items:
         return
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="s3-llm")
     in_flight: dict[Future[R], int] = {}
     todo = iter(range(len(items)))
+    failure: BaseException | None = None
     try:
         while True:
-            for i in todo:
-                in_flight[pool.submit(fn, items[i])] = i
-                if len(in_flight) >= concurrency:
-                    break
+            if failure is None:
+                for i in todo:
+                    in_flight[pool.submit(fn, items[i])] = i
+                    if len(in_flight) >= concurrency:
+                        break
             if not in_flight:
-                return
+                break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            failed = [f for f in done if f.exception() is not None]
             for fut in sorted(done, key=in_flight.__getitem__):
                 index = in_flight.pop(fut)
-                if fut not in failed:
+                exc = fut.exception()
+                if exc is None:
                     yield index, fut.result()
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
+                elif failure is None:
+                    failure = exc
+        if failure is not None:
+            raise failure
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -100,14 +105,15 @@ class ApiBackend(Backend):
         if unknown:
             raise BackendError(
                 f"unknown option(s) for the {self.provider} backend: {', '.join(sorted(unknown))}; "
-                "known: api_key, base_url, concurrency, max_retries, timeout"
+                "use only api_key, base_url, concurrency, max_retries, timeout"
             )
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise BackendError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise BackendError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise BackendError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        for name, value, rule, ok in (
+            ("concurrency", concurrency, "a whole number >= 1", isinstance(concurrency, int) and concurrency >= 1),
+            ("max_retries", max_retries, "a whole number >= 0", isinstance(max_retries, int) and max_retries >= 0),
+            ("timeout", timeout, "a number of seconds > 0", isinstance(timeout, (int, float)) and timeout > 0),
+        ):
+            if not ok or isinstance(value, bool):
+                raise BackendError(f"{name} must be {rule}, got {value!r}; change llm.options.{name}")
         key = api_key or os.environ.get(self.key_env) or None
         if key is None and key_required:
             raise BackendError(f"set {self.key_env} or pass api_key=... to use the {self.provider} backend")

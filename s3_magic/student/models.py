@@ -38,6 +38,11 @@ def resolve_student_model(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise ConfigError(f"student model folder {spec} has no config.json: give a Hugging Face model folder")
         return str(path)
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:
+        raise ConfigError(
+            f"student model folder {spec} does not exist: give an existing Hugging Face model folder, "
+            "a Hub id (org/name) or 'embedded'"
+        )
     return spec  # a Hub id; from_pretrained reports if it cannot be fetched
 
 
