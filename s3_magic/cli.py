@@ -73,24 +73,23 @@ def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from s3_magic.session import Session
 
+    if args.dry_run:
+        _dry_run(Session.dry_run(args.task, folder=args.folder, name=args.name, overrides=_overrides(args)))
+        return
     reporter = TqdmReporter(args.quiet)
     started = time.time()
     session = Session.create(
         args.task, folder=args.folder, name=args.name, overrides=_overrides(args), reporter=reporter
     )
     print(f"run {session.run_id} in {session.store.folder}", file=sys.stderr)
-    if args.dry_run:
-        _dry_run(session)
-        return
     try:
         session.run()
     finally:
         _finish(session, started, reporter)
 
 
-def _dry_run(session: Any) -> None:
-    est = session.estimate()
-    print(f"dry run of {session.task.name}: {est['validation']} validation examples, {est['test']} test examples")
+def _dry_run(est: dict[str, Any]) -> None:
+    print(f"dry run of {est['task']}: {est['validation']} validation examples, {est['test']} test examples")
     print(f"LLM calls: about {est['seed_calls']:,} for the seed data, at most {est['max_calls']:,} in total "
           f"({est['llm']})")  # fmt: skip
     print(f"tokens: at most {est['max_seed_tokens']:,} for the seed data, {est['max_tokens']:,} in total "
@@ -99,7 +98,7 @@ def _dry_run(session: Any) -> None:
         fits = "covers everything" if est["fits_all"] else "covers the seed data" if est["fits_seed"] else ""
         fits = fits or "may stop before the seed data is made"
         print(f"budget: {est['budget_tokens']:,} tokens — {fits}; a stopped run resumes with a higher --budget")
-    session.store.set_run_status(session.run_id, "created", "dry run: nothing generated")
+    print("nothing was written; run it without --dry-run to start")
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -197,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--llm", help="LLM as provider:model, e.g. local:embedded, anthropic:claude-haiku-4-5")
     sp.add_argument("--student-mode", choices=["finetune", "fast"], help="fine-tune the student or the fast mode")
     sp.add_argument("--seed", type=int, help="random seed")
-    sp.add_argument("--dry-run", action="store_true", help="check the task and estimate LLM calls; generate nothing")
+    sp.add_argument("--dry-run", action="store_true", help="check the task and estimate LLM calls; write nothing")
     folder(sp)
     settings(sp)
     sp.set_defaults(func=cmd_run)

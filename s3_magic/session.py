@@ -18,7 +18,7 @@ from s3_magic.engine.loop import EVALUATED, ensure_data, ensure_evaluated, last_
 from s3_magic.engine.rationales import generate_rationales, rationales_by_label
 from s3_magic.errors import ConfigError, StoreError
 from s3_magic.prompts import Prompts
-from s3_magic.store import RunStore
+from s3_magic.store import RunStore, run_name_taken, stored_run_ids
 from s3_magic.task import TaskSpec, load_task
 
 DEFAULT_FOLDER = "s3_runs"
@@ -54,16 +54,8 @@ class Session:
         **kwargs: Any,
     ) -> Session:
         """Start a new run of ``task`` (a TaskSpec, dict, YAML text or .yaml path) in ``folder``."""
-        spec = load_task(task)
-        if overrides:
-            spec = spec.updated(overrides)
-        # everything that can be checked is checked before anything is written: data, prompt templates,
-        # the student model's location, and the LLM backend (provider, options, API key)
-        data = load_task_data(spec)
-        Prompts(spec)
-        _check_student_model(spec)
         factory = kwargs.get("backend_factory")
-        backend = make_backend(spec, factory) if spec.method != "gold" else None
+        spec, data, backend = _checked(task, overrides, factory)
         try:
             store = RunStore(folder)
             run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
@@ -75,6 +67,27 @@ class Session:
         if backend is not None:
             session.ctx.use_backend(backend)
         return session
+
+    @classmethod
+    def dry_run(
+        cls,
+        task: TaskSpec | dict | str | Path,
+        folder: str | Path = DEFAULT_FOLDER,
+        name: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """What a new run of ``task`` would spend (see :meth:`estimate`), after the checks :meth:`create` makes,
+        while writing nothing: no run record, and no run folder where there is none."""
+        spec, data, backend = _checked(task, overrides, kwargs.get("backend_factory"))
+        if backend is not None:
+            backend.close()
+        if name is not None and name in stored_run_ids(folder):
+            raise run_name_taken(name)
+        store = RunStore(folder, in_memory=True)
+        run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
+        with cls(spec, store, run_id, kwargs.get("reporter"), data=data) as session:
+            return session.estimate()
 
     @classmethod
     def open(
@@ -113,8 +126,10 @@ class Session:
     def update(self, overrides: dict[str, Any]) -> None:
         """Change settings of this run in place, e.g. ``{"llm.budget_tokens": 200000, "sizes.rounds": 4}``.
 
-        The task's name, labels, kind and data stay fixed: a run belongs to one task.
+        The task's name, labels, kind and data stay fixed: a run belongs to one task. A run that another
+        process is running right now cannot be changed.
         """
+        self.store.check_not_running_elsewhere(self.run_id)
         spec = self.task.updated(overrides)
         if (spec.name, spec.label_names, spec.kind) != (self.task.name, self.task.label_names, self.task.kind):
             raise ConfigError("a run's task name, labels and kind cannot change; start a new run instead")
@@ -161,7 +176,9 @@ class Session:
             self.store.set_run_status(self.run_id, "paused", done)
 
     def estimate(self) -> dict[str, Any]:
-        """A dry run: the LLM calls and tokens the run can still spend, and whether its budget covers them."""
+        """A dry run: the LLM calls and tokens the run can still spend, and whether its budget covers them.
+
+        It only reads the run; :meth:`dry_run` estimates a run not started yet without writing anything."""
         from s3_magic.engine.estimate import estimate_run
 
         return estimate_run(self.ctx, self.prompts)
@@ -252,6 +269,21 @@ class Session:
         from s3_magic.export import export_run
 
         return export_run(self.store, self.run_id, path, format=format, include_rejected=include_rejected)
+
+
+def _checked(
+    task: TaskSpec | dict | str | Path, overrides: dict[str, Any] | None, factory: Callable[[], Any] | None
+) -> tuple[TaskSpec, TaskData, Any]:
+    """The task (with ``overrides``), its data and its LLM backend (None for ``gold``), everything that can be
+    checked before a run is written checked: data, prompt templates, the student model's location, and the
+    backend (provider, options, API key)."""
+    spec = load_task(task)
+    if overrides:
+        spec = spec.updated(overrides)
+    data = load_task_data(spec)
+    Prompts(spec)
+    _check_student_model(spec)
+    return spec, data, make_backend(spec, factory) if spec.method != "gold" else None
 
 
 def _check_student_model(spec: TaskSpec) -> None:

@@ -10,14 +10,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from s3_magic.errors import StoreError
+from s3_magic.owner import ALIVE, GONE, Owner, owner_state, this_process
 
 DB_NAME = "s3.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,7 +29,10 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     message TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    owner_started REAL
 );
 CREATE TABLE IF NOT EXISTS rationales (
     id INTEGER PRIMARY KEY,
@@ -103,25 +107,37 @@ EXAMPLE_COLUMNS = (
 class RunStore:
     """Access to ``<folder>/s3.sqlite``. Safe to share between threads; several processes may open it."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, in_memory: bool = False) -> None:
+        """Open (or make) the store of ``folder``; ``in_memory``: an empty store in memory that writes no file,
+        for a dry run."""
         self.folder = Path(folder).expanduser()
+        self.path = self.folder / DB_NAME
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.path = self.folder / DB_NAME
-            self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            if not in_memory:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            target = ":memory:" if in_memory else self.path
+            self._conn = sqlite3.connect(target, timeout=30.0, check_same_thread=False, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._migrate()
         except (OSError, sqlite3.OperationalError) as exc:
             raise StoreError(
                 f"cannot use run folder {str(self.folder)!r} ({exc}); choose a writable folder with --folder"
             ) from None
         self._lock = threading.RLock()
+
+    def _migrate(self) -> None:
+        """Bring a folder made by an older version up to :data:`SCHEMA_VERSION` (version 2 added the run owner)."""
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+        for column, kind in (("owner_pid", "INTEGER"), ("owner_host", "TEXT"), ("owner_started", "REAL")):
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -130,6 +146,8 @@ class RunStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._conn.in_transaction:  # left open by a Ctrl-C that came between BEGIN and the with block
+                self._conn.execute("ROLLBACK")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -154,7 +172,7 @@ class RunStore:
                     (run_id, task_name, json.dumps(task_json), now, now),
                 )
         except sqlite3.IntegrityError:
-            raise StoreError(f"a run named {run_id!r} already exists; pick another name or resume it") from None
+            raise run_name_taken(run_id) from None
         return run_id
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -163,7 +181,7 @@ class RunStore:
             known = [r["id"] for r in self._q("SELECT id FROM runs ORDER BY created_at DESC LIMIT 5")]
             hint = f"; pick one of the recent runs: {', '.join(known)}" if known else "; start a run there first"
             raise StoreError(f"no run {run_id!r} in {str(self.path)!r}{hint}")
-        row = dict(rows[0])
+        row = _as_seen(dict(rows[0]))
         row["task"] = json.loads(row.pop("task_json"))
         return row
 
@@ -174,11 +192,28 @@ class RunStore:
     def list_runs(self) -> list[dict[str, Any]]:
         rows = self._q(
             "SELECT r.id, r.task_name, r.status, r.message, r.created_at, r.updated_at,"
+            " r.owner_pid, r.owner_host, r.owner_started,"
             " (SELECT COUNT(*) FROM examples e WHERE e.run_id = r.id AND e.accepted = 1) AS accepted,"
             " (SELECT MAX(round) FROM rounds d WHERE d.run_id = r.id AND d.status = 'evaluated') AS last_round"
             " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC"
         )
-        return [dict(r) for r in rows]
+        return [_as_seen(dict(r)) for r in rows]
+
+    def claim_run(self, run_id: str) -> None:
+        """Mark the run ``running`` by this process; StoreError when another live process is running it now."""
+        me = this_process()
+        with self.transaction() as c:
+            _check_not_running_elsewhere(c, run_id)
+            c.execute(
+                "UPDATE runs SET status = 'running', message = NULL, updated_at = ?, owner_pid = ?, owner_host = ?,"
+                " owner_started = ? WHERE id = ?",
+                (time.time(), me.pid, me.host, me.started, run_id),
+            )
+
+    def check_not_running_elsewhere(self, run_id: str) -> None:
+        """StoreError when another live process is running the run now (before changing its settings)."""
+        with self._lock:
+            _check_not_running_elsewhere(self._conn, run_id)
 
     def set_run_status(self, run_id: str, status: str, message: str | None = None) -> None:
         with self.transaction() as c:
@@ -318,14 +353,16 @@ class RunStore:
         rows = self._q("SELECT text, prompt_tokens, completion_tokens FROM llm_cache WHERE key = ?", (key,))
         return dict(rows[0]) if rows else None
 
-    def cache_put(self, key: str, **fields: Any) -> None:
+    def cache_put(self, key: str, **fields: Any) -> bool:
+        """Store one call's result; False when ``key`` was already stored (the first result is kept)."""
         fields = {**fields, "key": key, "created_at": time.time()}
         cols = list(fields)
         with self.transaction() as c:
-            c.execute(
+            cur = c.execute(
                 f"INSERT OR IGNORE INTO llm_cache ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [fields[k] for k in cols],
             )
+            return cur.rowcount > 0
 
     def usage(self, run_id: str | None = None, step_prefix: str = "") -> dict[str, int]:
         """Tokens and calls paid for (real calls only), by one run (and step prefix) or by the whole folder."""
@@ -352,3 +389,47 @@ class RunStore:
         if orphans[0]["n"]:
             problems.append(f"{orphans[0]['n']} examples belong to no run")
         return problems
+
+
+def run_name_taken(run_id: str) -> StoreError:
+    return StoreError(f"a run named {run_id!r} already exists; pick another name or resume it")
+
+
+def stored_run_ids(folder: str | Path) -> set[str]:
+    """The ids of the runs in ``folder``, read without making or changing any file (empty without a store)."""
+    path = Path(folder).expanduser() / DB_NAME
+    if not path.is_file():
+        return set()
+    # with its -wal and -shm files the store is open elsewhere: read through them; without, the file is all
+    live = all(path.with_name(DB_NAME + end).exists() for end in ("-wal", "-shm"))
+    uri = f"{path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            return {row[0] for row in conn.execute("SELECT id FROM runs")}
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read run folder {str(folder)!r} ({exc}); choose another with --folder") from None
+
+
+def _owner(row: dict[str, Any] | sqlite3.Row) -> Owner | None:
+    return None if row["owner_pid"] is None else Owner(row["owner_pid"], row["owner_host"], row["owner_started"])
+
+
+def _as_seen(row: dict[str, Any]) -> dict[str, Any]:
+    """A run row as it is now: a run still marked ``running`` whose process is gone reads as ``interrupted``
+    (the record itself is left as it is; the next run of it takes it over)."""
+    owner = _owner(row)
+    if row["status"] == "running" and owner is not None and owner_state(owner) == GONE:
+        row["status"] = "interrupted"
+        row["message"] = f"its process ({owner.pid} on {owner.host}) is gone; resume it to go on"
+    return row
+
+
+def _check_not_running_elsewhere(conn: sqlite3.Connection, run_id: str) -> None:
+    sql = "SELECT status, owner_pid, owner_host, owner_started FROM runs WHERE id = ?"
+    row = conn.execute(sql, (run_id,)).fetchone()
+    owner = None if row is None or row["status"] != "running" else _owner(row)
+    if owner is not None and owner != this_process() and owner_state(owner) == ALIVE:
+        raise StoreError(
+            f"run {run_id!r} is being run right now by process {owner.pid} on {owner.host}; wait for it to finish "
+            "or stop it (Ctrl-C) before resuming"
+        )

@@ -6,6 +6,7 @@ there before anything is spent, and bounds what a run spends.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 import yaml
@@ -130,3 +131,41 @@ def test_estimate_bounds_every_method(task, tmp_path, fake_llm, toy_student, mon
     assert spent(s) <= est["max_tokens"]
     if s.task.method == "gold":
         assert est["max_calls"] == 0 and fake_calls() == 0
+
+
+def folder_state(folder: Path) -> dict[str, tuple[bytes, int]] | None:
+    """Every file under ``folder`` with its bytes and modification time; None when there is no folder."""
+    if not folder.exists():
+        return None
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+
+def test_dry_runs_and_estimates_write_nothing(tmp_path, fake_llm, toy_student, capsys):
+    task = tmp_path / "task.yaml"
+    task.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1})))
+    folder = tmp_path / "runs"
+    assert main(["run", str(task), "--folder", str(folder), "--dry-run", "--name", "r"]) == 0
+    assert "nothing was written" in capsys.readouterr().out
+    assert Session.dry_run(str(task), folder=folder)["seed_calls"] == 42
+    assert folder_state(folder) is None, "no run folder was made"
+
+    with Session.create(str(task), folder=folder, name="done") as s:
+        s.run()
+    before, calls = folder_state(folder), fake_calls()
+    assert set(before) == {"s3.sqlite"}
+    assert main(["run", str(task), "--folder", str(folder), "--dry-run", "--budget", "900"]) == 0
+    assert "LLM calls: about 42 for the seed data" in capsys.readouterr().out
+    assert main(["run", str(task), "--folder", str(folder), "--dry-run", "--name", "done"]) == 2
+    assert capsys.readouterr().err.strip() == "error: a run named 'done' already exists; pick another name or resume it"
+    assert Session.dry_run(str(task), folder=folder, name="new")["max_calls"] > 0
+    assert folder_state(folder) == before, "the run folder is unchanged, byte for byte"
+    assert fake_calls() == calls, "no dry run made a call"
+
+    with Session.open("done", folder=folder, overrides={"sizes.rounds": 2}) as s:
+        record, changes = s.store.get_run("done"), s.store._conn.total_changes
+        est = s.estimate()
+        assert s.store._conn.total_changes == changes and s.store.get_run("done") == record, "estimate only reads"
+    assert est["max_calls"] > 0 and est["seed_calls"] == 0
+    with sqlite3.connect(folder / "s3.sqlite") as c:
+        assert c.execute("SELECT id FROM runs ORDER BY id").fetchall() == [("done",)], "no run record was made"

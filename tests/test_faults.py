@@ -8,9 +8,14 @@ paid twice. A persistent outage stops the run with one line, and the run resumes
 
 from __future__ import annotations
 
+import _thread
+import email.utils
+import re
 import sqlite3
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx2
 import pytest
@@ -31,8 +36,9 @@ from faults import (
 )
 
 from s3_magic.cli import main
+from s3_magic.engine.context import Reporter
 from s3_magic.errors import BackendError
-from s3_magic.llm import GenParams, Prompt
+from s3_magic.llm import GenParams, Prompt, concurrent
 from s3_magic.llm.anthropic_backend import AnthropicBackend
 from s3_magic.llm.cached import CachedLLM
 from s3_magic.llm.openai_backend import OpenAIBackend
@@ -209,3 +215,136 @@ def test_retries_and_timeouts_are_sane_by_default_and_set_by_the_task(tmp_path, 
         s.run()
     assert len(server.requests) == 2, "one try and max_retries=1 retry"
     assert {r.extensions["timeout"]["read"] for r in server.requests} == {5.0}
+
+
+def interrupt_main_after(answers: int, server: Server) -> Callable[[httpx2.Request], httpx2.Response]:
+    """A transport that answers through ``server`` and presses Ctrl-C in the main thread once ``answers`` are paid."""
+    lock, fired = threading.Lock(), []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        response = server(request)
+        with lock:
+            if not fired and len(server.paid) >= answers:
+                fired.append(True)
+                _thread.interrupt_main()
+        return response
+
+    return handler
+
+
+def test_ctrl_c_during_concurrent_calls_keeps_the_calls_in_flight(provider, tmp_path, monkeypatch, toy_student):
+    """Ctrl-C while 4 calls are in flight: the calls in flight still reach the ledger, and after resuming every
+    prompt the API answered is paid for exactly once."""
+    server = Server(provider.reply, answer=engine_answer, delay=0.05)
+    route_backends(monkeypatch, {provider.name: interrupt_main_after(20, server)})
+    s = Session.create(api_task(provider, concurrency=4, **{"sizes__rounds": 1}), folder=tmp_path, name="ctrl-c")
+    with pytest.raises(KeyboardInterrupt):
+        s.run()
+    assert s.store.get_run("ctrl-c")["status"] == "interrupted"
+    assert server.max_in_flight == 4 and len(server.paid) > 20, "calls were in flight when Ctrl-C came"
+    assert_paid_once(s, server)  # the calls in flight were waited for and booked before the run stopped
+
+    route_backends(monkeypatch, {provider.name: server})
+    s = Session.open("ctrl-c", folder=tmp_path)
+    s.run()
+    assert_complete(s)
+    assert_paid_once(s, server)
+
+
+def test_ctrl_c_while_the_caller_handles_a_result_keeps_the_calls_in_flight(provider, tmp_path):
+    server = Server(provider.reply, delay=0.05)
+    store = RunStore(tmp_path)
+    run_id = store.create_run("t", {})
+    llm = CachedLLM(provider.backend(server, concurrency=4), store, GenParams(), run_id=run_id)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in llm.generate([Prompt.user(f"prompt {i}", sample=i) for i in range(8)], step="r0:seed"):
+            raise KeyboardInterrupt  # Ctrl-C while the engine stores the first result
+    assert len(server.paid) == 4, "nothing was sent after Ctrl-C"
+    assert store.usage(run_id)["calls"] == 4 == llm.stats.calls, "the 3 calls in flight were waited for and booked"
+
+
+def test_a_second_ctrl_c_abandons_the_calls_in_flight(provider, tmp_path):
+    server, release, notices, hanging = Server(provider.reply), threading.Event(), [], []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if b"prompt 0" not in request.content:
+            hanging.append(request)
+            release.wait(20)  # the other calls hang
+        return server(request)
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run("t", {})
+    backend = provider.backend(handler, concurrency=4, timeout=30)
+    backend.notice = notices.append
+    llm = CachedLLM(backend, store, GenParams(), run_id=run_id)
+    second = threading.Timer(0.5, _thread.interrupt_main)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in llm.generate([Prompt.user(f"prompt {i}", sample=i) for i in range(8)], step="r0:seed"):
+                second.start()
+                raise KeyboardInterrupt
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        second.cancel()
+    assert waited < 10, "the second Ctrl-C ended the wait for the hanging calls (up to the 30 s timeout)"
+    assert store.usage(run_id)["calls"] == 1
+    assert 1 <= len(hanging) <= 3, "calls not sent yet when Ctrl-C came are never sent"
+    assert notices == [
+        f"stopping: waiting up to 30 s for {len(hanging)} {provider.name} call(s) in flight, to keep what is paid "
+        "for (Ctrl-C again to abandon them)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        lambda: {"retry-after": "600"},
+        lambda: {"retry-after-ms": "600000"},
+        lambda: {"retry-after": email.utils.formatdate(time.time() + 600, usegmt=True)},
+    ],
+    ids=["seconds", "milliseconds", "http date"],
+)
+def test_a_long_retry_after_fails_the_call_at_once_with_one_line(provider, headers, tmp_path):
+    server = Server(provider.reply, script=((429, headers(), "rate limited"),))
+    store = RunStore(tmp_path)
+    llm = CachedLLM(provider.backend(server), store, GenParams(), run_id=store.create_run("t", {}))
+    with pytest.raises(BackendError) as info:
+        list(llm.generate([Prompt.user("prompt")]))
+    assert len(server.requests) == 1, "the SDK did not wait for the retry"
+    message = str(info.value)
+    assert re.fullmatch(
+        rf"{provider.name} asked to wait (599|600) s before retrying \(429\), longer than max_retry_wait \(60 s\): "
+        r"retry later; the run can be resumed, or raise llm.options.max_retry_wait",
+        message,
+    ), message
+
+
+def test_retry_waits_up_to_max_retry_wait_are_waited_for_and_reported(provider, tmp_path, monkeypatch, toy_student):
+    monkeypatch.setattr(concurrent, "NOTICE_WAIT", 0.01)  # report even short waits
+    script = ((429, {"retry-after": "0.05"}, "rate limited"), (529, {"retry-after": "2"}, "overloaded"))
+    server = Server(provider.reply, script=script, answer=engine_answer)
+    route_backends(monkeypatch, {provider.name: server})
+
+    class Messages(Reporter):
+        said: list[str] = []  # noqa: RUF012
+
+        def message(self, text: str) -> None:
+            self.said.append(text)
+
+    task = api_task(provider, **{"llm__options__max_retry_wait": 1, "sizes__rounds": 0})
+    s = Session.create(task, folder=tmp_path, name="waits", reporter=Messages())
+    with pytest.raises(BackendError, match=r"asked to wait 2 s before retrying \(529\), longer than max_retry_wait"):
+        s.run()
+    assert f"{provider.name} asked to wait 0.05 s (429); waiting, then retrying" in Messages.said
+    assert len(server.requests) == 2 and s.store.get_run("waits")["status"] == "failed"
+    s = Session.open("waits", folder=tmp_path)  # the server is fine again
+    s.run()
+    assert_complete(s)
+    assert_paid_once(s, server)
+
+
+def test_max_retry_wait_must_be_seconds(provider):
+    with pytest.raises(BackendError, match=r"max_retry_wait must be a number of seconds >= 0, got -1"):
+        provider.backend(Server(provider.reply), max_retry_wait=-1)

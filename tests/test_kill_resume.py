@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,9 +22,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from s3_magic import notebook as nb
+from s3_magic.cli import main
+from s3_magic.errors import StoreError
 from s3_magic.session import Session
 from s3_magic.views import base
 
+HOST = socket.gethostname()
 CHILD = textwrap.dedent(
     """
     import json, sys, time
@@ -96,6 +101,9 @@ def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     assert 12 <= len(before) < 40, "killed in the middle of seed synthesis"
 
     s = Session.open("victim", folder=folder)
+    run = s.store.get_run("victim")
+    gone = f"its process ({child.pid} on {HOST}) is gone; resume it to go on"
+    assert (run["status"], run["message"]) == ("interrupted", gone), "a killed run does not read as running"
     assert s.store.integrity_check() == []
     s.run()
     after = s.examples()
@@ -182,3 +190,52 @@ def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake
     assert len(s.examples(kind="seed")) == 40
     assert s.usage()["calls"] == fake_calls() - 1, "every answered call paid once (the interrupted one was not)"
     assert s.store.get_run("nb")["status"] == "finished" and s.store.integrity_check() == []
+
+
+HOLDER = """
+import time
+from s3_magic.store import RunStore
+RunStore({folder!r}).claim_run("held")
+print("running", flush=True)
+time.sleep(600)
+"""
+
+
+def runs_status(folder: Path, capsys: pytest.CaptureFixture) -> str:
+    assert main(["runs", "--folder", str(folder)]) == 0
+    return re.search(r"^held\s+sst2-test\s+(\w+)", capsys.readouterr().out, re.M).group(1)
+
+
+def test_a_run_is_running_while_its_process_lives_and_interrupted_once_it_is_gone(
+    tmp_path, fake_llm, toy_student, capsys
+):
+    folder = tmp_path / "runs"
+    Session.create(sst2_task(**{"sizes__rounds": 0}), folder=folder, name="held")
+    db_status = lambda: sqlite3.connect(folder / "s3.sqlite").execute("SELECT status FROM runs").fetchone()[0]  # noqa: E731
+    holder = [sys.executable, "-c", HOLDER.format(folder=str(folder))]
+    child = subprocess.Popen(holder, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "running"
+        assert runs_status(folder, capsys) == "running"
+        assert main(["resume", "held", "--folder", str(folder), "-q"]) == 2
+        refused = f"error: run 'held' is being run right now by process {child.pid} on {HOST}; wait for it to finish"
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(refused)
+        with pytest.raises(StoreError, match="being run right now"):
+            Session.open("held", folder=folder, overrides={"llm.budget_tokens": 10})
+        assert fake_calls() == 0 and db_status() == "running"
+        assert Session.open("held", folder=folder).store.get_run("held")["owner_pid"] == child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+    assert runs_status(folder, capsys) == "interrupted"
+    assert main(["show", "held", "--folder", str(folder)]) == 0
+    assert "run held (sst2-test) — interrupted" in capsys.readouterr().out
+    assert db_status() == "running", "reading a run does not rewrite its record"
+    with sqlite3.connect(folder / "s3.sqlite") as c:  # the same run, owned by a process on another machine
+        c.execute("UPDATE runs SET owner_host = 'another-host'")
+    assert runs_status(folder, capsys) == "running", "a process on another host cannot be checked"
+
+    assert main(["resume", "held", "--folder", str(folder), "-q"]) == 0
+    assert runs_status(folder, capsys) == "finished"
+    assert Session.open("held", folder=folder).store.get_run("held")["owner_pid"] == os.getpid()

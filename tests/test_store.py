@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -69,3 +70,17 @@ def test_folder_that_is_a_file_is_a_one_line_error(tmp_path):
     f.write_text("x")
     with pytest.raises(StoreError, match="choose a writable folder"):
         RunStore(f)
+
+
+def test_a_folder_from_schema_version_1_gains_the_run_owner(tmp_path):
+    with sqlite3.connect(tmp_path / "s3.sqlite") as c:  # the runs table as version 1 made it, with a running run
+        c.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, task_name TEXT NOT NULL, task_json TEXT NOT NULL, status"
+                  " TEXT NOT NULL, message TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL)")  # fmt: skip
+        c.execute("INSERT INTO runs VALUES ('old', 't', '{}', 'running', NULL, 0, 0)")
+    st = RunStore(tmp_path)
+    assert st.get_run("old")["status"] == "running", "no owner recorded: nothing to tell, so nothing changes"
+    st.claim_run("old")
+    run = st.get_run("old")
+    assert (run["status"], run["owner_pid"]) == ("running", os.getpid())
+    assert [r["id"] for r in st.list_runs()] == ["old"]
+    assert st._q("SELECT value FROM meta WHERE key = 'schema_version'")[0][0] == "2"

@@ -101,6 +101,7 @@ class RunContext:
     def use_backend(self, backend: Backend) -> CachedLLM:
         """Make the run's LLM calls with ``backend`` (through the cache and budget); the previous one is closed."""
         self.close()
+        backend.notice = self.reporter.message
         spec = self.task.llm
         params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
         self._llm = CachedLLM(backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens)

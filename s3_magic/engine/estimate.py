@@ -60,6 +60,7 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
     spent_tokens = spent["prompt_tokens"] + spent["completion_tokens"]
     left = None if budget is None else budget - spent_tokens
     return {
+        "task": task.name,
         "llm": task.llm.spec,
         "validation": len(val),
         "test": len(ctx.data.test),

@@ -94,9 +94,10 @@ def should_stop(ctx: RunContext) -> bool:
 
 @contextmanager
 def tracked(ctx: RunContext) -> Iterator[None]:
-    """Mark the run ``running`` while the block runs; record a budget stop, an interrupt or a failure."""
+    """Mark the run ``running`` by this process while the block runs (refused while another live process runs
+    it); record a budget stop, an interrupt or a failure."""
     store, run_id = ctx.store, ctx.run_id
-    store.set_run_status(run_id, "running")
+    store.claim_run(run_id)
     try:
         yield
     except BudgetExceeded as exc:

@@ -19,7 +19,8 @@ DEFAULT_MODEL = "claude-haiku-4-5"
 class AnthropicBackend(ApiBackend):
     """``anthropic:MODEL``; the key comes from ``api_key`` or ``ANTHROPIC_API_KEY``.
 
-    ``http_client`` (an ``httpx2.Client``) replaces the SDK's own, e.g. for a proxy or a mock transport.
+    ``http_client`` (an ``httpx2.Client``) replaces the SDK's own, e.g. for a proxy or a mock transport; the
+    backend adds its response hook to it. ``max_retry_wait``: the longest ``retry-after`` (s) waited for.
     """
 
     provider = "anthropic"
@@ -33,6 +34,7 @@ class AnthropicBackend(ApiBackend):
         concurrency: int = 8,
         max_retries: int = 6,
         timeout: float = 60.0,
+        max_retry_wait: float = 60.0,
         base_url: str | None = None,
         http_client: object | None = None,
         **options: object,
@@ -43,6 +45,7 @@ class AnthropicBackend(ApiBackend):
             concurrency=concurrency,
             max_retries=max_retries,
             timeout=timeout,
+            max_retry_wait=max_retry_wait,
             unknown=options,
         )
         self.client = anthropic.Anthropic(
@@ -50,7 +53,7 @@ class AnthropicBackend(ApiBackend):
             base_url=base_url,
             max_retries=max_retries,
             timeout=self.timeout,
-            http_client=http_client,  # type: ignore[arg-type]
+            http_client=self.hooked_client(http_client),
         )
 
     def _complete(self, prompt: Prompt, params: GenParams) -> Completion:

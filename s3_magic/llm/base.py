@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -74,6 +74,8 @@ class Backend(ABC):
     provider: ClassVar[str] = ""
     #: how many prompts the caller should hand over at once (local backends batch internally)
     default_chunk: ClassVar[int] = 64
+    #: where the backend tells the user something while it waits (set by the run to its reporter; None: silent)
+    notice: Callable[[str], None] | None = None
 
     def __init__(self, model: str, **options: object) -> None:
         self.model = model
@@ -86,6 +88,12 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[tuple[int, Completion]]:
         """Yield ``(index, Completion)`` for every prompt."""
+
+    def settle(self) -> Iterator[tuple[int, Completion]]:
+        """After ``generate`` was interrupted or closed early: ``(index, Completion)`` for the calls that were
+        still in flight and finish in a short while. They are paid for, so the caller stores them. No call is
+        started. Backends that make no concurrent calls have nothing to settle."""
+        return iter(())
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, clients, models)."""

@@ -2,7 +2,8 @@
 
 Every call is keyed by backend, model, sampling parameters, prompt and sample index. A key seen
 before is answered from the store, so re-running a finished run makes no LLM call; a real call is
-written to the cache (with the run and step that paid for it) as soon as it returns.
+written to the cache (with the run and step that paid for it) as soon as it returns, and so are the
+calls still in flight when a run is interrupted, if they finish within a short wait.
 """
 
 from __future__ import annotations
@@ -101,26 +102,45 @@ class CachedLLM:
             todo = missing[start : start + chunk]
             todo = todo[: self._affordable([prompts[i] for i in todo])]
             start += len(todo)
-            for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):
-                i = todo[j]
-                prompt = prompts[i]
-                self.store.cache_put(
-                    keys[i],
-                    backend=self.backend.provider,
-                    model=self.backend.model,
-                    params=self.params.key(),
-                    prompt_hash=prompt.hash,
-                    sample=prompt.sample,
-                    text=completion.text,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    run_id=self.run_id,
-                    step=step,
-                )
-                self.stats.calls += 1
-                self.stats.prompt_tokens += completion.prompt_tokens
-                self.stats.completion_tokens += completion.completion_tokens
-                yield i, completion
+            unrecorded: tuple[int, Completion] | None = None
+            try:
+                for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):
+                    unrecorded = (j, completion)
+                    self._record(keys[todo[j]], prompts[todo[j]], completion, step)
+                    unrecorded = None
+                    yield todo[j], completion
+            except (KeyboardInterrupt, GeneratorExit):
+                # interrupted (Ctrl-C) or closed early: the calls in flight are paid for, so their results
+                # are waited for a short while and cached before it stops
+                if unrecorded is not None:
+                    j, completion = unrecorded
+                    self._record(keys[todo[j]], prompts[todo[j]], completion, step)
+                try:
+                    for j, completion in self.backend.settle():
+                        self._record(keys[todo[j]], prompts[todo[j]], completion, step)
+                except KeyboardInterrupt:
+                    pass  # a second Ctrl-C: the calls still in flight are abandoned, and the first one goes on
+                raise
+
+    def _record(self, key: str, prompt: Prompt, completion: Completion, step: str) -> None:
+        """Cache a real call's result with the run and step that paid for it (once, however often it is given)."""
+        stored = self.store.cache_put(
+            key,
+            backend=self.backend.provider,
+            model=self.backend.model,
+            params=self.params.key(),
+            prompt_hash=prompt.hash,
+            sample=prompt.sample,
+            text=completion.text,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            run_id=self.run_id,
+            step=step,
+        )
+        if stored:
+            self.stats.calls += 1
+            self.stats.prompt_tokens += completion.prompt_tokens
+            self.stats.completion_tokens += completion.completion_tokens
 
     def estimate(self, prompts: Sequence[Prompt]) -> dict[str, int]:
         """A dry-run estimate: how many prompts would be real calls, and their rough prompt tokens."""

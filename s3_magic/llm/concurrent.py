@@ -4,15 +4,20 @@ Both official SDKs (``anthropic``, ``openai``) are generated from the same templ
 clients retry 408/409/429/5xx and connection errors themselves (``max_retries``, exponential
 backoff, ``retry-after`` honoured) and raise the same family of exceptions. :class:`ApiBackend`
 runs one SDK call per prompt on at most ``concurrency`` threads and turns a final failure into a
-:class:`~s3_magic.errors.BackendError` that says what to do.
+:class:`~s3_magic.errors.BackendError` that says what to do. A server that asks to wait longer than
+``max_retry_wait`` fails the call at once instead of holding the run silently; after Ctrl-C the calls
+in flight are waited for a short while, so their (paid) results can be stored.
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
+import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, ClassVar, TypeVar
 
@@ -24,32 +29,43 @@ R = TypeVar("R")
 
 _KEYLIKE = re.compile(r"(sk-|Bearer\s+)[A-Za-z0-9_\-*.]{4,}")
 _MAX_DETAIL = 200
+#: how often a thread waiting for calls wakes up: to see Ctrl-C on every platform and to pass on notices
+_TICK = 0.2
+#: a wait the server asks for that is at least this long (seconds) is reported to the user
+NOTICE_WAIT = 5.0
 
 
-def map_bounded(fn: Callable[[T], R], items: Sequence[T], concurrency: int) -> Iterator[tuple[int, R]]:
+def map_bounded(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    concurrency: int,
+    in_flight: dict[Future[R], int] | None = None,
+    poll: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, R]]:
     """Yield ``(index, fn(item))`` as calls complete, with at most ``concurrency`` calls in flight.
 
     The first exception stops the submission of further items. The calls already in flight are waited
     for and their results yielded (an API call that succeeded is paid for, so its result must reach the
-    cache), then the exception is re-raised. Closing the iterator early (e.g. on ``KeyboardInterrupt``)
-    cannot interrupt calls in flight: they finish in the background and their results are dropped.
+    cache), then the exception is re-raised. When the iteration stops otherwise (``KeyboardInterrupt``,
+    or the iterator closed early), nothing more is submitted and the calls in flight go on in the
+    background; they stay in ``in_flight`` (future -> index), where the caller can wait for them.
+    ``poll`` is called by the waiting thread whenever it wakes up (at least every 0.2 s).
     """
     if not items:
         return
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="s3-llm")
-    in_flight: dict[Future[R], int] = {}
+    in_flight = {} if in_flight is None else in_flight
     todo = iter(range(len(items)))
     failure: BaseException | None = None
     try:
         while True:
-            if failure is None:
-                for i in todo:
-                    in_flight[pool.submit(fn, items[i])] = i
-                    if len(in_flight) >= concurrency:
-                        break
+            while failure is None and len(in_flight) < concurrency and (i := next(todo, None)) is not None:
+                in_flight[pool.submit(fn, items[i])] = i
             if not in_flight:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, _ = wait(in_flight, timeout=_TICK, return_when=FIRST_COMPLETED)
+            if poll is not None:
+                poll()
             for fut in sorted(done, key=in_flight.__getitem__):
                 index = in_flight.pop(fut)
                 exc = fut.exception()
@@ -61,6 +77,30 @@ def map_bounded(fn: Callable[[T], R], items: Sequence[T], concurrency: int) -> I
             raise failure
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a response asks the client to wait before trying again, read as both SDKs read it:
+    ``retry-after-ms``, else ``retry-after`` in seconds or as an HTTP date; None when it asks nothing."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) / scale
+            except ValueError:
+                pass
+    value = headers.get("retry-after")
+    date = email.utils.parsedate_tz(value) if value else None
+    return None if date is None else float(email.utils.mktime_tz(date) - time.time())
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.0f}" if abs(seconds) >= 10 else f"{seconds:.2g}"
+
+
+def retried_status(status: int) -> bool:
+    """Whether the SDKs retry a response with this status (timeouts, conflicts, rate limits, server errors)."""
+    return status in (408, 409, 429) or status >= 500
 
 
 def scrub(text: str, secret: str | None, limit: int | None = None) -> str:
@@ -99,31 +139,43 @@ class ApiBackend(Backend):
         concurrency: int,
         max_retries: int,
         timeout: float,
+        max_retry_wait: float,
         unknown: dict[str, object],
         key_required: bool = True,
     ) -> None:
         if unknown:
             raise BackendError(
                 f"unknown option(s) for the {self.provider} backend: {', '.join(sorted(unknown))}; "
-                "use only api_key, base_url, concurrency, max_retries, timeout"
+                "use only api_key, base_url, concurrency, max_retries, timeout, max_retry_wait"
             )
+        seconds = "a number of seconds"
         for name, value, rule, ok in (
             ("concurrency", concurrency, "a whole number >= 1", isinstance(concurrency, int) and concurrency >= 1),
             ("max_retries", max_retries, "a whole number >= 0", isinstance(max_retries, int) and max_retries >= 0),
-            ("timeout", timeout, "a number of seconds > 0", isinstance(timeout, (int, float)) and timeout > 0),
-        ):
+            ("timeout", timeout, f"{seconds} > 0", isinstance(timeout, (int, float)) and timeout > 0),
+            ("max_retry_wait", max_retry_wait, f"{seconds} >= 0",
+             isinstance(max_retry_wait, (int, float)) and max_retry_wait >= 0),
+        ):  # fmt: skip
             if not ok or isinstance(value, bool):
                 raise BackendError(f"{name} must be {rule}, got {value!r}; change llm.options.{name}")
         key = api_key or os.environ.get(self.key_env) or None
         if key is None and key_required:
             raise BackendError(f"set {self.key_env} or pass api_key=... to use the {self.provider} backend")
         super().__init__(model)
-        self.options = {"concurrency": concurrency, "max_retries": max_retries, "timeout": timeout}
+        self.options = {"concurrency": concurrency, "max_retries": max_retries, "timeout": timeout,
+                        "max_retry_wait": max_retry_wait}  # fmt: skip
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout = float(timeout)
+        self.max_retry_wait = float(max_retry_wait)
         self._secret = key
         self.client: Any = None
+        #: the calls of the current ``generate`` still in flight (future -> prompt index)
+        self._in_flight: dict[Future[Completion], int] = {}
+        #: set after an interrupt: the calls still in flight are not retried any more
+        self._stopping = False
+        #: notices from the calling threads, passed on to :attr:`notice` by the thread that waits for them
+        self._notices: deque[str] = deque()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, concurrency={self.concurrency})"
@@ -132,14 +184,71 @@ class ApiBackend(Backend):
     def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
         """One SDK call; SDK exceptions propagate."""
 
+    def hooked_client(self, given: Any | None) -> Any:
+        """The ``httpx2`` client for the SDK, with :meth:`_on_response` added to its response hooks: ``given``
+        (its hooks are extended in place), or a new one with the SDK's defaults."""
+        client = given if given is not None else self.sdk.DefaultHttpxClient()
+        hooks = client.event_hooks
+        client.event_hooks = {**hooks, "response": [*hooks.get("response", []), self._on_response]}
+        return client
+
+    def _on_response(self, response: Any) -> None:
+        """Sees every HTTP response before the SDK decides whether to retry it (an ``httpx2`` event hook).
+
+        When the server asks to wait longer than ``max_retry_wait``, or the backend is stopping after an
+        interrupt, it sets ``x-should-retry: false`` on the response: both SDKs obey that header over their
+        own retry policy, so the call fails at once (:meth:`explain` says why) instead of sleeping silently.
+        A shorter but noticeable wait is reported to the user.
+        """
+        status = response.status_code
+        if not retried_status(status) or response.headers.get("x-should-retry") == "false":
+            return
+        wait_s = retry_after(response.headers)
+        if self._stopping or (wait_s is not None and wait_s > self.max_retry_wait):
+            response.headers["x-should-retry"] = "false"
+        elif wait_s is not None and wait_s >= NOTICE_WAIT:
+            self._notices.append(f"{self.provider} asked to wait {_s(wait_s)} s ({status}); waiting, then retrying")
+
+    def _tell(self) -> None:
+        while self._notices:
+            text = self._notices.popleft()
+            if self.notice is not None:
+                self.notice(text)
+
     def generate(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[tuple[int, Completion]]:
         failure: str | None = None
+        self._stopping, self._in_flight = False, {}
         try:
-            yield from map_bounded(lambda p: self._complete(p, params), prompts, self.concurrency)
+            yield from map_bounded(
+                lambda p: self._complete(p, params), prompts, self.concurrency, self._in_flight, self._tell
+            )
         except self.sdk.APIError as exc:
             failure = self.explain(exc)
         if failure is not None:  # raised outside the except block: the SDK error (request, headers) is not chained
             raise BackendError(failure)
+
+    def settle(self) -> Iterator[tuple[int, Completion]]:
+        """The calls still in flight after ``generate`` stopped, as they finish, for at most ``timeout`` seconds.
+
+        They are not retried any more. A second Ctrl-C ends the wait at once (within 0.2 s).
+        """
+        pending, self._in_flight = self._in_flight, {}
+        self._stopping = True
+        pending = {fut: i for fut, i in pending.items() if not fut.cancelled()}
+        if not pending:
+            return
+        self._notices.append(
+            f"stopping: waiting up to {self.timeout:g} s for {len(pending)} {self.provider} call(s) in flight, to "
+            "keep what is paid for (Ctrl-C again to abandon them)"
+        )
+        deadline = time.monotonic() + self.timeout
+        while pending and (left := deadline - time.monotonic()) > 0:
+            self._tell()
+            done, _ = wait(pending, timeout=min(left, _TICK), return_when=FIRST_COMPLETED)
+            for fut in done:
+                index = pending.pop(fut)
+                if fut.exception() is None:
+                    yield index, fut.result()
 
     def explain(self, exc: Exception) -> str:
         """A one-line message for an SDK error that failed for good, saying what to do."""
@@ -152,7 +261,11 @@ class ApiBackend(Backend):
             msg = f"cannot reach the {p} API at {self.client.base_url} {retried}: check base_url / network, or {later}"
         elif isinstance(exc, self.sdk.APIStatusError):
             status, detail = exc.status_code, scrub(server_detail(exc), self._secret, _MAX_DETAIL)
-            if status == 401:
+            wait_s = retry_after(exc.response.headers) if retried_status(status) else None
+            if wait_s is not None and wait_s > self.max_retry_wait:
+                msg = (f"{p} asked to wait {_s(wait_s)} s before retrying ({status}), longer than max_retry_wait "
+                       f"({self.max_retry_wait:g} s): {later}, or raise llm.options.max_retry_wait")  # fmt: skip
+            elif status == 401:
                 msg = f"{p} rejected the API key (401): check {self.key_env} or pass api_key=..."
             elif status == 403:
                 msg = f"{p} denied access (403: {detail}): check that the key in {self.key_env} may use {self.model!r}"

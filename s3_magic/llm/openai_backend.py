@@ -23,7 +23,8 @@ PLACEHOLDER_KEY = "no-key-needed"
 class OpenAIBackend(ApiBackend):
     """``openai:MODEL``; the key comes from ``api_key`` or ``OPENAI_API_KEY`` (optional with a ``base_url``).
 
-    ``http_client`` (an ``httpx2.Client``) replaces the SDK's own, e.g. for a proxy or a mock transport.
+    ``http_client`` (an ``httpx2.Client``) replaces the SDK's own, e.g. for a proxy or a mock transport; the
+    backend adds its response hook to it. ``max_retry_wait``: the longest ``retry-after`` (s) waited for.
     """
 
     provider = "openai"
@@ -38,6 +39,7 @@ class OpenAIBackend(ApiBackend):
         concurrency: int = 8,
         max_retries: int = 6,
         timeout: float = 60.0,
+        max_retry_wait: float = 60.0,
         http_client: object | None = None,
         **options: object,
     ) -> None:
@@ -48,6 +50,7 @@ class OpenAIBackend(ApiBackend):
             concurrency=concurrency,
             max_retries=max_retries,
             timeout=timeout,
+            max_retry_wait=max_retry_wait,
             unknown=options,
             key_required=base_url is None,
         )
@@ -56,7 +59,7 @@ class OpenAIBackend(ApiBackend):
             base_url=base_url,
             max_retries=max_retries,
             timeout=self.timeout,
-            http_client=http_client,  # type: ignore[arg-type]
+            http_client=self.hooked_client(http_client),
         )
         self.options["base_url"] = base_url
         self._limit_name = "max_completion_tokens" if self.client.base_url.host == "api.openai.com" else "max_tokens"
