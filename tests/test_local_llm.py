@@ -223,3 +223,12 @@ def test_batched_greedy_matches_model_generate() -> None:
             )
         expected = lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
         assert ours[i].text == expected
+
+
+def test_sampling_seed_is_part_of_the_call_cache_key():
+    from s3_magic.llm.cached import cache_key
+
+    prompt, params = Prompt([{"role": "user", "content": "Write a review."}], sample="0"), GenParams()
+    keys = {seed: cache_key(LocalBackend("embedded", seed=seed), params, prompt) for seed in (0, 1, 2)}
+    assert len(set(keys.values())) == 3
+    assert keys[0] == cache_key(LocalBackend("embedded"), params, prompt)

@@ -49,5 +49,32 @@ def plan_zerogen(ctx: RunContext, prompts: Prompts, n: int) -> list[PlannedItem]
     return items
 
 
-def synthesize_zerogen(ctx: RunContext, prompts: Prompts, n: int) -> SynthesisSummary:
-    return run_items(ctx, plan_zerogen(ctx, prompts, n), round=0, kind="zerogen", step="zerogen")
+#: with a target of accepted examples, ZeroGen gives up after this many prompts per wanted example
+ZEROGEN_MAX_PROMPTS_PER_EXAMPLE = 4
+
+
+def synthesize_zerogen(ctx: RunContext, prompts: Prompts, n: int, accepted: int | None = None) -> SynthesisSummary:
+    """``n`` ZeroGen prompts; with ``accepted``, as many prompts as it takes until that many examples pass the
+    filters (at most ``ZEROGEN_MAX_PROMPTS_PER_EXAMPLE`` per wanted example).
+
+    Prompts are taken in order, each chunk as large as the number still missing, so no chunk overshoots the
+    target, and the chunks depend only on stored verdicts: a resumed run replays the same chunks.
+    """
+    if accepted is None:
+        return run_items(ctx, plan_zerogen(ctx, prompts, n), round=0, kind="zerogen", step="zerogen")
+    pool = plan_zerogen(ctx, prompts, accepted * ZEROGEN_MAX_PROMPTS_PER_EXAMPLE)
+    total = SynthesisSummary(planned=0)
+    used = 0
+    while used < len(pool):
+        ok = {row["gen_key"] for row in ctx.store.examples(ctx.run_id, round=0, kind="zerogen", accepted=True)}
+        missing = accepted - sum(item.gen_key in ok for item in pool[:used])
+        if missing <= 0:
+            break
+        chunk = pool[used : used + missing]
+        part = run_items(ctx, chunk, round=0, kind="zerogen", step="zerogen")
+        total.planned += part.planned
+        total.already_done += part.already_done
+        total.accepted += part.accepted
+        total.rejected.update(part.rejected)
+        used += len(chunk)
+    return total

@@ -85,6 +85,11 @@ class Backend(ABC):
     def spec(self) -> str:
         return f"{self.provider}:{self.model}"
 
+    @property
+    def cache_salt(self) -> str:
+        """Backend options that change what a prompt's answer is (part of the call cache key); "" for none."""
+        return ""
+
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[tuple[int, Completion]]:
         """Yield ``(index, Completion)`` for every prompt."""

@@ -35,6 +35,8 @@ def estimate_prompt_tokens(prompt: Prompt) -> int:
 
 def cache_key(backend: Backend, params: GenParams, prompt: Prompt) -> str:
     parts = [backend.provider, backend.model, params.key(), prompt.hash, prompt.sample]
+    if backend.cache_salt:
+        parts.append(backend.cache_salt)
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 

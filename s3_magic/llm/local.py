@@ -212,6 +212,11 @@ class LocalBackend(Backend):
         self._loaded: LoadedModel | None = None
 
     @property
+    def cache_salt(self) -> str:
+        # the sampling seed picks each answer's random stream; a seed of 0 keeps the plain key
+        return f"seed={self.seed}" if self.seed else ""
+
+    @property
     def loaded(self) -> LoadedModel:
         """The model and tokenizer, loaded on first use (shared by all backends in this process)."""
         if self._loaded is None:

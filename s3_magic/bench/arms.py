@@ -1,0 +1,138 @@
+"""Running one arm for one seed as an ordinary run of the engine, in the benchmark's run folder.
+
+Each arm of each seed is the run named after the arm in its own folder ``<runs>/<profile>/seed<s>/<arm>/``, with
+its own LLM call cache: the local backend's sampling seed changes with the benchmark seed (and is not part of the
+cache key), and an arm never gets another arm's calls for free, so its tokens and seconds are its own cost.
+Running an arm again opens that run: a finished run is only read back, an unfinished one resumes where it
+stopped, and every LLM call it already made is answered from the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from s3_magic.bench.protocol import Protocol, arm_task
+from s3_magic.engine.context import Reporter
+from s3_magic.errors import ConfigError
+from s3_magic.store import DB_NAME, RunStore
+from s3_magic.task import TaskSpec
+
+PHASE_SECONDS = ("data_seconds", "train_seconds", "eval_seconds")
+
+
+def arm_folder(runs: str | Path, protocol: Protocol, arm: str, seed: int) -> Path:
+    return Path(runs) / protocol.name / f"seed{seed}" / arm
+
+
+def run_arm(
+    protocol: Protocol,
+    arm: str,
+    seed: int,
+    runs: str | Path,
+    zerogen_examples: int | None = None,
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Run (or resume, or read back) ``arm`` for ``seed`` and return its result (see :func:`arm_result`)."""
+    from s3_magic.session import Session
+
+    task = arm_task(protocol, arm, seed, zerogen_examples)
+    folder = arm_folder(runs, protocol, arm, seed)
+    stored = existing_task(folder, arm)
+    if stored is None:
+        session = Session.create(task, folder=folder, name=arm, reporter=reporter)
+    else:
+        check_same_task(stored, task, arm, folder)
+        session = Session.open(arm, folder=folder, reporter=reporter)
+    with session:
+        session.run()
+        return arm_result(session, arm, seed)
+
+
+def existing_task(folder: Path, arm: str) -> dict[str, Any] | None:
+    """The stored task spec of the arm's run in ``folder``, or None when there is no such run."""
+    if not (folder / DB_NAME).exists():
+        return None
+    store = RunStore(folder)
+    try:
+        ids = {r["id"] for r in store.list_runs()}
+        return store.get_run(arm)["task"]["spec"] if arm in ids else None
+    finally:
+        store.close()
+
+
+def check_same_task(stored: dict[str, Any], task: TaskSpec, arm: str, folder: Path) -> None:
+    """Refuse to mix results: an existing run must have been made with exactly this arm's task."""
+    wanted = task.to_dict()
+    if stored != wanted:
+        changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        raise ConfigError(
+            f"the {arm} run in {str(folder)!r} was made with other settings ({', '.join(changed)}); "
+            "pass another --folder or delete that folder to start the arm again"
+        )
+
+
+def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
+    """One arm's numbers for one seed, read from its finished run.
+
+    ``test_acc`` values are copied for the report only; nothing in the benchmark decides anything with them.
+    """
+    rows = [r for r in session.rounds() if r["status"] == "evaluated"]
+    if not rows:
+        raise ConfigError(f"the {arm} run {session.run_id!r} has no evaluated round; resume it")
+    usage = session.usage()
+    last = rows[-1]
+    return {
+        "arm": arm,
+        "seed": seed,
+        "run_id": session.run_id,
+        "folder": str(session.store.folder),
+        "status": session.store.get_run(session.run_id)["status"],
+        "n_train": last["n_train"],
+        "val_acc": last["val_acc"],
+        "test_acc": last.get("test_acc"),
+        "n_validation": len(session.ctx.data.validation),
+        "n_test": len(session.ctx.data.test),
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+        "llm_calls": usage["calls"],
+        "cache_hits": sum(int(r.get("cache_hits") or 0) for r in rows),
+        "seconds": round(sum(phase_seconds(r) for r in rows), 2),
+        "train_copies_of_test": train_copies_of_test(session, last["round"]),
+        "rounds": [
+            {
+                "round": r["round"],
+                "n_train": r["n_train"],
+                "new_accepted": r.get("new_accepted", 0),
+                "val_acc": r["val_acc"],
+                "test_acc": r.get("test_acc"),
+                "n_errors": r.get("n_errors"),
+                "seconds": round(phase_seconds(r), 2),
+                **{k: r.get(k) for k in PHASE_SECONDS},
+            }
+            for r in rows
+        ],
+    }
+
+
+def phase_seconds(row: dict[str, Any]) -> float:
+    """Seconds a round's phases took (summed over resumes, since each phase records its own time)."""
+    return sum(float(row.get(k) or 0.0) for k in PHASE_SECONDS)
+
+
+def train_copies_of_test(session: Any, round: int) -> int:
+    """Report-only diagnostic: training examples that are (near) copies of a test sentence.
+
+    The benchmark's filters do not look at the test split, so this counts how much of it the LLM reproduced.
+    """
+    from s3_magic.dedup import Deduper
+    from s3_magic.engine.synthesize import pair_key
+    from s3_magic.engine.training import training_examples
+
+    test = session.ctx.data.test
+    if not test:
+        return 0
+    dedup = Deduper(threshold=session.task.filters.near_duplicate)
+    dedup.add_reference([pair_key(e.text, e.text_b) for e in test], "test")
+    train = training_examples(session.ctx, round)
+    return sum(dedup.check(pair_key(e.text, e.text_b)) == "copies_test" for e in train)
