@@ -234,7 +234,7 @@ def test_smoke_notebook_runs_headless(tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("S3_MAGIC_TEST_FAKE", str(Path(__file__).with_name("notebook_fakes.py")))
     monkeypatch.setenv("S3_MAGIC_DATA", str(needs_data()))
-    book = nbformat.read(REPO / "notebooks" / "smoke_magics.ipynb", as_version=4)
+    book = nbformat.read(REPO / "tests" / "notebooks" / "smoke_magics.ipynb", as_version=4)
     assert book.metadata.kernelspec.name == "python3"
     nbclient.NotebookClient(book, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = {i: c.outputs for i, c in enumerate(book.cells) if c.cell_type == "code"}

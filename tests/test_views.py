@@ -144,3 +144,19 @@ def test_views_fall_back_to_text_and_html_without_widgets():
     assert "&lt;b&gt;bold" in html, "user text is escaped"
     base.WIDGETS = True
     assert base.WIDGET_MIME in SampleBrowser(rows)._repr_mimebundle_()
+
+
+def test_views_carry_stable_css_classes_in_widgets_and_html():
+    rows = [{"id": 1, "round": 0, "kind": "seed", "label": "positive", "verdict": "ok", "accepted": 1, "text": "x"}]
+    errors = [{"uid": "val:3", "gold": "positive", "pred": "negative", "confidence": 0.9, "text": "y"}]
+    views = {
+        "s3-sample-browser": SampleBrowser(rows),
+        "s3-review-panel": ReviewPanel(rows, lambda *a: None, lambda *a: None),
+        "s3-error-table": ErrorTable(errors, {}, 0),
+        "s3-round-chart": RoundChart([]),
+        "s3-rationale-editor": RationaleEditor({"positive": ["good acting"]}),
+    }
+    for css, view in views.items():
+        assert view.widget()._dom_classes == ("s3-view", css)
+        base.WIDGETS = False
+        assert f"<div class='s3-view {css}'>" in view._repr_mimebundle_()["text/html"]

@@ -68,9 +68,15 @@ def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
 
 
 class View:
-    """A display object: ``to_text``/``to_html`` always work; ``widget()`` needs ipywidgets."""
+    """A display object: ``to_text``/``to_html`` always work; ``widget()`` needs ipywidgets.
+
+    Its widget and its HTML carry the CSS classes ``s3-view`` and ``s3-<css>`` (e.g. ``s3-error-table``),
+    stable names for styling and for finding a view in a rendered page.
+    """
 
     title = ""
+    #: the view's CSS class without the ``s3-`` prefix
+    css = "view"
     _widget: Any = None
     #: the widget's controls by name (filled by ``build_widget``; tests and users drive them)
     controls: dict[str, Any]
@@ -91,7 +97,12 @@ class View:
         if self._widget is None:
             self.controls = {}
             self._widget = self.build_widget()
+            for name in self.css_classes():
+                self._widget.add_class(name)
         return self._widget
+
+    def css_classes(self) -> list[str]:
+        return ["s3-view", f"s3-{self.css}"]
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return bundle([self])
@@ -103,13 +114,15 @@ class View:
 def bundle(views: Sequence[View], heading: str = "") -> dict[str, Any]:
     """text/plain + text/html of ``views`` (and one widget holding them all, where widgets are enabled)."""
     text = "\n\n".join(([heading] if heading else []) + [v.to_text() for v in views])
-    parts = ([f"<p><b>{esc(heading)}</b></p>"] if heading else []) + [v.to_html() for v in views]
+    parts = [f"<p><b>{esc(heading)}</b></p>"] if heading else []
+    parts += [f"<div class='{' '.join(v.css_classes())}'>{v.to_html()}</div>" for v in views]
     data: dict[str, Any] = {"text/plain": text, "text/html": "\n".join(parts)}
     if widgets_enabled() and views:
         import ipywidgets as w
 
         head = [w.HTML(f"<b>{esc(heading)}</b>")] if heading else []
         box = w.VBox(head + [v.widget() for v in views])
+        box.add_class("s3-result")
         data[WIDGET_MIME] = box._repr_mimebundle_()[WIDGET_MIME]
     return data
 

@@ -15,6 +15,8 @@ SERIES = (("val_acc", "validation", "#1f77b4"), ("test_acc", "test", "#ff7f0e"))
 class RoundChart(View):
     """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``)."""
 
+    css = "round-chart"
+
     def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
         self.rows = [r for r in rows if r.get("val_acc") is not None]
 

@@ -23,6 +23,8 @@ def children_by_error(examples: Sequence[dict[str, Any]]) -> dict[str, list[dict
 class ErrorTable(Paged):
     """Errors of one round with their extrapolations; with callbacks, the extrapolations can be reviewed."""
 
+    css = "error-table"
+
     def __init__(
         self,
         errors: Sequence[dict[str, Any]],

@@ -33,7 +33,9 @@ class ProgressView(Reporter):
                 "samples": w.HTML(),
             }
             c = self.controls
-            display(w.VBox([w.HBox([c["bar"], c["label"]]), c["status"], c["samples"]]))
+            box = w.VBox([w.HBox([c["bar"], c["label"]]), c["status"], c["samples"]])
+            box.add_class("s3-progress")
+            display(box)
         return self.controls
 
     def progress(self, step: str, done: int, total: int) -> None:

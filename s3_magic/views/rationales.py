@@ -13,6 +13,8 @@ SaveFn = Callable[[str, list[str]], None]
 class RationaleEditor(View):
     """Rationales by label; ``on_save(label, texts)`` stores an edited list (e.g. ``Session.set_rationales``)."""
 
+    css = "rationale-editor"
+
     def __init__(self, rationales: dict[str, list[str]], on_save: SaveFn | None = None, note: str = "") -> None:
         self.rationales = {k: list(v) for k, v in rationales.items()}
         self.on_save, self.note = on_save, note

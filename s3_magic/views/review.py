@@ -15,6 +15,8 @@ EditFn = Callable[[int, str, Any], None]
 class ReviewPanel(Paged):
     """Example rows with accept/reject/edit controls calling ``on_accept(id, bool)`` / ``on_edit(id, text, text_b)``."""
 
+    css = "review-panel"
+
     def __init__(
         self,
         rows: Sequence[dict[str, Any]],

@@ -28,6 +28,8 @@ def filter_rows(rows: Sequence[dict[str, Any]], **wanted: Any) -> list[dict[str,
 class SampleBrowser(Paged):
     """A paged, filterable list of example rows (as returned by ``Session.examples``)."""
 
+    css = "sample-browser"
+
     title = "samples"
 
     def __init__(self, rows: Sequence[dict[str, Any]], page_size: int = 10, title: str = "samples") -> None:
