@@ -84,3 +84,27 @@ def test_a_folder_from_schema_version_1_gains_the_run_owner(tmp_path):
     assert (run["status"], run["owner_pid"]) == ("running", os.getpid())
     assert [r["id"] for r in st.list_runs()] == ["old"]
     assert st._q("SELECT value FROM meta WHERE key = 'schema_version'")[0][0] == "2"
+
+
+def test_call_chunks_start_small_and_double_so_first_results_come_early(tmp_path):
+    from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+    from s3_magic.llm.cached import CachedLLM
+
+    class Recording(Backend):
+        provider, default_chunk, first_chunk = "recording", 8, 2
+
+        def __init__(self) -> None:
+            super().__init__("m")
+            self.calls: list[int] = []
+
+        def generate(self, prompts, params):
+            self.calls.append(len(prompts))
+            for i, p in enumerate(prompts):
+                yield i, Completion(p.messages[-1]["content"].upper(), 1, 1)
+
+    backend = Recording()
+    llm = CachedLLM(backend, RunStore(tmp_path), GenParams())
+    prompts = [Prompt([{"role": "user", "content": f"p{i}"}], sample="0") for i in range(25)]
+    got = dict(llm.generate(prompts))
+    assert backend.calls == [2, 4, 8, 8, 3]
+    assert [got[i].text for i in range(25)] == [f"P{i}" for i in range(25)]

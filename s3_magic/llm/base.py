@@ -74,6 +74,9 @@ class Backend(ABC):
     provider: ClassVar[str] = ""
     #: how many prompts the caller should hand over at once (local backends batch internally)
     default_chunk: ClassVar[int] = 64
+    #: the first chunk of a call is this small and later ones double up to ``default_chunk``, so the first results
+    #: (and the samples a notebook shows) arrive in seconds; None: every chunk is ``default_chunk``
+    first_chunk: ClassVar[int | None] = None
     #: where the backend tells the user something while it waits (set by the run to its reporter; None: silent)
     notice: Callable[[str], None] | None = None
 

@@ -97,13 +97,15 @@ class CachedLLM:
                 continue
             self.stats.cache_hits += 1
             yield i, Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
-        chunk = max(1, self.backend.default_chunk)
+        full = max(1, self.backend.default_chunk)
+        chunk = min(full, self.backend.first_chunk or full)
         start = 0
         while start < len(missing):
             self._check_budget()
             todo = missing[start : start + chunk]
             todo = todo[: self._affordable([prompts[i] for i in todo])]
             start += len(todo)
+            chunk = min(full, chunk * 2)
             unrecorded: tuple[int, Completion] | None = None
             try:
                 for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):

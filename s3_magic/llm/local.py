@@ -194,6 +194,7 @@ class LocalBackend(Backend):
 
     provider: ClassVar[str] = "local"
     default_chunk: ClassVar[int] = 256
+    first_chunk: ClassVar[int | None] = 8
 
     def __init__(self, model: str = "", **options: object) -> None:
         unknown = sorted(set(options) - _OPTIONS)
