@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import email.utils
 import re
+import signal
 import sqlite3
 import threading
 import time
@@ -217,6 +218,15 @@ def test_retries_and_timeouts_are_sane_by_default_and_set_by_the_task(tmp_path, 
     assert {r.extensions["timeout"]["read"] for r in server.requests} == {5.0}
 
 
+@pytest.fixture
+def sigint_handled():
+    """Python's own Ctrl-C handler, which ``_thread.interrupt_main`` needs: a process started in the background
+    by a shell inherits an ignored SIGINT, and then interrupt_main does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupt_main_after(answers: int, server: Server) -> Callable[[httpx2.Request], httpx2.Response]:
     """A transport that answers through ``server`` and presses Ctrl-C in the main thread once ``answers`` are paid."""
     lock, fired = threading.Lock(), []
@@ -232,7 +242,9 @@ def interrupt_main_after(answers: int, server: Server) -> Callable[[httpx2.Reque
     return handler
 
 
-def test_ctrl_c_during_concurrent_calls_keeps_the_calls_in_flight(provider, tmp_path, monkeypatch, toy_student):
+def test_ctrl_c_during_concurrent_calls_keeps_the_calls_in_flight(
+    provider, tmp_path, monkeypatch, toy_student, sigint_handled
+):
     """Ctrl-C while 4 calls are in flight: the calls in flight still reach the ledger, and after resuming every
     prompt the API answered is paid for exactly once."""
     server = Server(provider.reply, answer=engine_answer, delay=0.05)
@@ -263,7 +275,7 @@ def test_ctrl_c_while_the_caller_handles_a_result_keeps_the_calls_in_flight(prov
     assert store.usage(run_id)["calls"] == 4 == llm.stats.calls, "the 3 calls in flight were waited for and booked"
 
 
-def test_a_second_ctrl_c_abandons_the_calls_in_flight(provider, tmp_path):
+def test_a_second_ctrl_c_abandons_the_calls_in_flight(provider, tmp_path, sigint_handled):
     server, release, notices, hanging = Server(provider.reply), threading.Event(), [], []
 
     def handler(request: httpx2.Request) -> httpx2.Response:

@@ -37,7 +37,8 @@ class FakeHub:
 def no_local_data(tmp_path, monkeypatch):
     """A machine without the shared data folder (cwd outside it, no S3_MAGIC_DATA), cache in tmp."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv(DATA_ENV, "unset")  # so the data folder that ensure_data sets is undone after the test
+    monkeypatch.delenv(DATA_ENV)
     monkeypatch.setenv("S3_MAGIC_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache" / "data"
 
