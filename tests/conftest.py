@@ -163,3 +163,20 @@ def sst2_task(**changes) -> dict:
             node = node.setdefault(key, {})
         node[leaf] = value
     return task
+
+
+@pytest.fixture
+def shell():
+    """A real IPython shell with the extension loaded; the notebook's current run and widgets reset afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from s3_magic import notebook as nb
+    from s3_magic.views import base
+
+    ip = InteractiveShell.instance()
+    with capture_output():
+        ip.run_line_magic("load_ext", "s3_magic")
+    yield ip
+    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
+    base.WIDGETS = None

@@ -18,14 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import fake_calls, needs_data, scripted_reply, sst2_task
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from s3_magic import notebook as nb
 from s3_magic.cli import main
 from s3_magic.errors import StoreError
 from s3_magic.session import Session
-from s3_magic.views import base
 
 HOST = socket.gethostname()
 CHILD = textwrap.dedent(
@@ -147,16 +145,6 @@ def test_sigkill_mid_training_then_resume(tmp_path, fake_llm, toy_student):
     assert [r["status"] for r in s.rounds()] == ["evaluated"] * 3
     assert s.store.get_run("victim")["status"] == "finished"
     assert s.store.integrity_check() == []
-
-
-@pytest.fixture
-def shell():
-    ip = InteractiveShell.instance()
-    with capture_output():
-        ip.run_line_magic("load_ext", "s3_magic")
-    yield ip
-    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
-    base.WIDGETS = None
 
 
 def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake_llm, toy_student):

@@ -13,14 +13,11 @@ import pytest
 import yaml
 from conftest import sst2_task
 from faults import PROVIDERS, Provider, Server, engine_answer, fast_sdk_retries, isolate_api_env, route_backends
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from s3_magic import notebook as nb
 from s3_magic.cli import main
 from s3_magic.errors import BackendError
 from s3_magic.session import Session
-from s3_magic.views import base
 
 #: a key shaped like a real one (caught by pattern too) and one that only its exact value can mask
 PLANTED = {
@@ -52,16 +49,6 @@ def provider(request, monkeypatch) -> Provider:
     fast_sdk_retries(monkeypatch)
     monkeypatch.setenv(request.param.key_env, PLANTED[request.param.name])
     return request.param
-
-
-@pytest.fixture
-def shell():
-    ip = InteractiveShell.instance()
-    with capture_output():
-        ip.run_line_magic("load_ext", "s3_magic")
-    yield ip
-    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
-    base.WIDGETS = None
 
 
 def test_planted_key_never_shows_anywhere(provider, tmp_path, monkeypatch, toy_student, capsys, caplog, shell):
