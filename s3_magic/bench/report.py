@@ -6,8 +6,8 @@ This is the one place that reads the stored test accuracies (``test_acc``), to r
 from __future__ import annotations
 
 import json
-import math
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,12 @@ from s3_magic.bench.protocol import ARMS, ROUND_ARMS
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return statistics.fmean(values) if values else None
 
 
 def std(values: Sequence[float]) -> float | None:
     """Sample standard deviation (n - 1); None for fewer than two values."""
-    if len(values) < 2:
-        return None
-    m = sum(values) / len(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+    return statistics.stdev(values) if len(values) >= 2 else None
 
 
 def _present(results: Sequence[dict[str, Any]], key: str) -> list[float]:
