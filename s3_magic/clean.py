@@ -24,6 +24,7 @@ REASONS: dict[str, str] = {
     "prompt_echo": "restates the instructions or copies a line of the prompt",
     "not_text": "mostly non-letters, code or markup",
     "repetitive": "the model looped, repeating words or phrases",
+    "meta_talk": "talks about the writing task (the original review, a rewrite, the label) instead of being an example",
     "too_short": "fewer words than min_words",
     "too_long": "more words than max_words or more characters than max_chars",
     "duplicate": "same text (ignoring case, punctuation, spacing) as an accepted example",
@@ -167,6 +168,15 @@ _CODE = re.compile(
     _I | re.M,
 )
 _INLINE_TAG = re.compile(r"</?(?:i|em|b|strong|u|p)>", _I)
+_META_KIND = r"(?:movie\s+|film\s+)?(?:review|sentence|text|example|statement|hypothes[ie]s|premise|prompt)s?"
+_META = re.compile(
+    rf"\b(?:re-?written|re-?phrased|paraphrased)\s+(?:[\w-]+\s+){{0,2}}{_META_KIND}\b"
+    r"|\b(?:re-?write|re-?phrase|paraphrase)\s+(?:the|this|it|your)\b"
+    rf"|\b(?:the|your|my|this|that)\s+(?:original|previous|given|provided|above|new|first|second|last)\s+{_META_KIND}\b"
+    rf"|\b{_META_KIND}\s+(?:that\s+)?you\s+(?:provided|gave|shared|wrote|sent|posted|asked)\b"
+    r"|\byour\s+(?:movie\s+|film\s+)?reviews?\b|\b(?:this|the|a|my)\s+(?:movie|film)\s+reviews?\b",
+    _I,
+)
 
 
 class _Labels:
@@ -378,6 +388,15 @@ def _echoes(text: str, prompt: str | None) -> bool:
     return any(norm in (normalize(p), normalize(p.split(":", 1)[-1])) for p in pieces)
 
 
+def _is_meta(text: str, labels: _Labels) -> bool:
+    """True when the text talks about the task (the original review, a rewrite, a label) instead of being one."""
+    if _META.search(text):
+        return True
+    return bool(
+        re.search(rf"(?:{labels.pattern.pattern})\s+(?:movie\s+|film\s+)?(?:review|tone|sentiment)s?\b", text, _I)
+    )
+
+
 def _is_repetitive(text: str) -> bool:
     words = re.findall(r"\w+", text.casefold())
     if len(words) < 8:
@@ -427,6 +446,8 @@ def clean_text(
         reason = "wrong_label"
     elif _echoes(text, prompt):
         reason = "prompt_echo"
+    elif _is_meta(text, labels):
+        reason = "meta_talk"
     elif _is_garbage(text) or _CODE.search(prepared):
         reason = "not_text"
     elif _is_repetitive(text):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pytest
+from conftest import needs_data
 
 from s3_magic.clean import REASONS, Cleaned, Deduper, clean_text, filter_outputs
 from s3_magic.dedup import jaccard, normalize
@@ -362,3 +364,27 @@ def test_filter_outputs_cleans_and_drops_repeats() -> None:
     ]
     assert len(d) == 2
     assert filter_outputs(["Good.", "A fine and lovely film."], min_words=6) == [(None, "too_short")] * 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "The re-written negative movie review is: it drags on and on.",
+        "I'd like to explore a different aspect of the original negative review instead.",
+        "The review you provided seems to suggest a softer approach to criticism.",
+        "This movie review has a predominantly negative tone and a clear message.",
+        "Your review of the film was kind, and the sequel exceeded every expectation.",
+    ],
+)
+def test_talk_about_the_task_is_meta_talk(raw):
+    assert clean_text(raw, **SENTIMENT).reason == "meta_talk"
+
+
+def test_real_sentences_are_not_meta_talk():
+    """No SST-2 sentence (dev, and the first 20,000 of train) is rejected as talk about the task."""
+    data = needs_data() / "sst2"
+    for name in ("dev.jsonl", "train.jsonl"):
+        for line in (data / name).read_text().splitlines()[:20000]:
+            row = json.loads(line)
+            labels = {"expected_label_word": row["label"], "other_label_words": ["positive", "negative"]}
+            assert clean_text(row["text"], min_words=1, **labels).reason != "meta_talk", row["text"]

@@ -1,5 +1,5 @@
 """Malformed LLM output in a whole run: empty, refusals, bare preambles, the wrong label, duplicates, copies of
-validation or test examples, absurd length, non-text, prompt echoes, loops. Each is rejected with its reason,
+validation or test examples, absurd length, non-text, prompt echoes, loops, talk about the task itself. Each is rejected with its reason,
 counted in the round summary, kept with its raw output for inspection, and never trained on.
 """
 
@@ -49,6 +49,7 @@ def seed_outputs(s: Session) -> dict[int, tuple[str, str | None]]:
         16: ("great " * 60, "repetitive"),
         17: ("ok then", "too_short"),
         18: ("Sure! Here is a {label} movie review:\n\n" + CLEANED, "ok"),
+        19: ("I'd like to keep the tone of the original {label} review but make the plot sound fresher.", "meta_talk"),
     }
 
 
