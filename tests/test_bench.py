@@ -12,7 +12,7 @@ from conftest import fake_calls, needs_data, scripted_reply, sst2_task
 
 from s3_magic.bench.arms import run_arm
 from s3_magic.bench.plot import plot_png
-from s3_magic.bench.protocol import ARMS, ROUND_ARMS, arm_task, get_protocol, parse_arms, parse_seeds
+from s3_magic.bench.protocol import ARMS, EXTRA_ARMS, ROUND_ARMS, arm_task, get_protocol, parse_arms, parse_seeds
 from s3_magic.bench.report import build_results, markdown, per_round, std, summarise_arm, write_results
 from s3_magic.bench.runner import run_benchmark
 from s3_magic.bench.speed import load_ext_seconds, round_seconds
@@ -32,7 +32,7 @@ def test_arm_tasks_follow_the_protocol():
     p = get_protocol("full")
     assert p.seeds == (0, 1, 2) and p.validation == 200 and p.gold_large == 5000
     for seed in (0, 2):
-        tasks = {arm: arm_task(p, arm, seed, zerogen_examples=123) for arm in ARMS}
+        tasks = {arm: arm_task(p, arm, seed, zerogen_examples=123) for arm in ARMS if arm not in EXTRA_ARMS}
         for task in tasks.values():
             assert task.split.validation == 200 and task.split.seed == seed and task.seed == seed
             assert task.llm.spec == "local:embedded" and task.llm.options["seed"] == seed
@@ -51,7 +51,8 @@ def test_arm_tasks_follow_the_protocol():
 
 
 def test_arm_and_seed_lists():
-    assert parse_arms(None) == ["gold_val", "gold_large", "s3", "s3_no_rationales", "zerogen"]
+    assert parse_arms(None) == ["gold_val", "gold_large", "s3", "s3_plus_gold", "s3_no_rationales", "zerogen"]
+    assert parse_arms("s3_plus_gold") == ["s3", "s3_plus_gold"], "the extra arm trains on the S3 arm's data"
     assert parse_arms("zerogen") == ["s3", "zerogen"], "ZeroGen needs the S3 arm's size"
     assert parse_arms("gold-val,s3") == ["gold_val", "s3"]
     with pytest.raises(ConfigError, match="unknown arm"):
@@ -127,6 +128,9 @@ def test_results_json_markdown_and_plot(tmp_path):
         assert title in md
     assert "80.0 ± 2.0" in md, "S3's final test accuracy, mean ± std over three seeds"
     assert "## Accuracy per round" in md and "## Speed" in md and "5.00×" in md and "Test CPU" in md
+    gaps = {(g["arm"], g["baseline"]): g for g in results["gaps"]}
+    assert math.isclose(gaps["s3", "zerogen"]["gap_mean"], -2.0) and not gaps["s3", "zerogen"]["met"]
+    assert "## Quality targets" in md and "| S3 − ZeroGen | -2.0 ± 0.0 | ≥ +4 | not met |" in md
     paths = write_results(results, tmp_path / "out")
     data = json.loads(paths["json"].read_text())
     assert set(data["arms"]) == set(ARMS) and data["machine"]["cores"] == 2
@@ -223,6 +227,9 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     assert arms["zerogen"]["seeds"][0]["n_train"] == arms["s3"]["seeds"][0]["n_train"]
     assert arms["gold_val"]["seeds"][0]["n_train"] == protocol.validation
     assert arms["gold_large"]["seeds"][0]["n_train"] == protocol.gold_large
+    extra = arms["s3_plus_gold"]["seeds"][0]
+    assert extra["n_train"] == arms["s3"]["seeds"][0]["n_train"] + protocol.validation
+    assert extra["val_acc"] is None and 0.0 <= extra["test_acc"] <= 1.0, "trained on validation: no val accuracy"
     for arm in ("gold_val", "gold_large"):
         assert arms[arm]["summary"]["prompt_tokens_mean"] == 0
     s3 = arms["s3"]["seeds"][0]
@@ -241,6 +248,7 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     again, _ = run_benchmark(protocol, out=tmp_path / "out2", runs=tmp_path / "runs", speed=False, echo=lambda t: None)
     assert fake_calls() == calls
     assert again["arms"]["s3"]["seeds"] == arms["s3"]["seeds"]
+    assert again["arms"]["s3_plus_gold"]["seeds"] == arms["s3_plus_gold"]["seeds"]
     # a changed protocol in the same run folder is refused instead of mixing results
     changed = dataclasses.replace(protocol, seed_examples=protocol.seed_examples + 1)
     with pytest.raises(ConfigError, match="other settings"):

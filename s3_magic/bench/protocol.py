@@ -27,11 +27,14 @@ ARMS: dict[str, str] = {
     "s3_no_rationales": "S3 without rationales",
     "gold_val": "Gold: 200 validation examples",
     "gold_large": "Gold: 5,000 SST-2 train examples",
+    "s3_plus_gold": "Extra: S3's data + the 200 validation examples",
 }
 #: the order arms run in: ZeroGen needs the size of the S3 arm's final training set
-RUN_ORDER = ("gold_val", "gold_large", "s3", "s3_no_rationales", "zerogen")
+RUN_ORDER = ("gold_val", "gold_large", "s3", "s3_plus_gold", "s3_no_rationales", "zerogen")
 #: arms that need another arm's result first
-NEEDS = {"zerogen": "s3"}
+NEEDS = {"zerogen": "s3", "s3_plus_gold": "s3"}
+#: arms that are not engine runs but one more training on another arm's data (see bench.extra)
+EXTRA_ARMS = ("s3_plus_gold",)
 #: arms with error-extrapolation rounds (reported per round)
 ROUND_ARMS = ("s3", "s3_no_rationales")
 
@@ -163,8 +166,8 @@ def parse_seeds(text: str | None, protocol: Protocol) -> list[int]:
 
 def arm_task(protocol: Protocol, arm: str, seed: int, zerogen_examples: int | None = None) -> TaskSpec:
     """The task arm ``arm`` runs for ``seed`` (``zerogen_examples``: the S3 arm's final training-set size)."""
-    if arm not in ARMS:
-        raise ConfigError(f"unknown arm {arm!r}; use one of {', '.join(ARMS)}")
+    if arm not in ARMS or arm in EXTRA_ARMS:
+        raise ConfigError(f"unknown arm {arm!r}; use one of {', '.join(a for a in ARMS if a not in EXTRA_ARMS)}")
     changes: dict[str, Any] = {
         "seed": seed,
         "split": {"validation": protocol.validation, "seed": seed},

@@ -78,7 +78,9 @@ def build_results(
         if arm in ROUND_ARMS:
             entry["per_round"] = per_round(results)
         arms[arm] = entry
-    return {"protocol": protocol, "machine": machine, **timing, "arms": arms, "speed": speed}
+    results = {"protocol": protocol, "machine": machine, **timing, "arms": arms, "speed": speed}
+    results["gaps"] = paired_gaps(results)
+    return results
 
 
 # -- Markdown --------------------------------------------------------------------------------------------------
@@ -140,6 +142,40 @@ def rounds_table(results: dict[str, Any]) -> list[str]:
                 ]
         rows.append(row)
     return _table(header, rows)
+
+
+#: quality targets of the benchmark: (arm, baseline arm, points the arm should be ahead by)
+TARGETS = (("s3", "zerogen", 4.0), ("s3", "gold_val", 5.0), ("s3_plus_gold", "gold_val", 5.0))
+
+
+def paired_gaps(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """For each target: the arm's test accuracy minus the baseline's, per seed both ran, mean ± std, in points."""
+    arms = results["arms"]
+    gaps = []
+    for arm, base, wanted in TARGETS:
+        if arm not in arms or base not in arms:
+            continue
+        base_by_seed = {r["seed"]: r.get("test_acc") for r in arms[base]["seeds"]}
+        diffs = [
+            100 * (r["test_acc"] - base_by_seed[r["seed"]])
+            for r in arms[arm]["seeds"]
+            if r.get("test_acc") is not None and base_by_seed.get(r["seed"]) is not None
+        ]
+        if diffs:
+            gap = mean(diffs)
+            gaps.append({"arm": arm, "baseline": base, "target_points": wanted, "gap_mean": gap,
+                         "gap_std": std(diffs), "n_seeds": len(diffs), "met": gap >= wanted})  # fmt: skip
+    return gaps
+
+
+def gaps_table(results: dict[str, Any]) -> list[str]:
+    arms = results["arms"]
+    rows = []
+    for g in results.get("gaps") or []:
+        spread = f" ± {g['gap_std']:.1f}" if g["gap_std"] is not None else ""
+        rows.append([f"{arms[g['arm']]['title']} − {arms[g['baseline']]['title']}", f"{g['gap_mean']:+.1f}{spread}",
+                     f"≥ +{g['target_points']:.0f}", "met" if g["met"] else "not met"])  # fmt: skip
+    return _table(["comparison (same seed)", "test acc points", "target", ""], rows, align="lrrl") if rows else []
 
 
 def speed_table(speed: dict[str, Any]) -> list[str]:
@@ -219,6 +255,9 @@ def markdown(results: dict[str, Any]) -> str:
         "tokens and seconds (summed phases of the run) are means per seed. The test split is only predicted for "
         "this report.",
     ]
+    gaps = gaps_table(results)
+    if gaps:
+        lines += ["", "## Quality targets", "", *gaps]
     rounds = rounds_table(results)
     if rounds:
         lines += ["", "## Accuracy per round", "", *rounds]

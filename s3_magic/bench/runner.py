@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic.bench.arms import run_arm
+from s3_magic.bench.extra import run_s3_plus_gold
 from s3_magic.bench.protocol import ARMS, RUN_ORDER, Protocol
 from s3_magic.engine.context import Reporter
 
@@ -44,13 +45,14 @@ def run_arms(
         s3_examples: int | None = None
         for arm in [a for a in RUN_ORDER if a in arms]:
             echo(f"seed {seed}: {ARMS[arm]} ...")
-            result = run_arm(protocol, arm, seed, runs, zerogen_examples=s3_examples, reporter=reporter)
+            if arm == "s3_plus_gold":
+                result = run_s3_plus_gold(protocol, seed, runs, reporter=reporter)
+            else:
+                result = run_arm(protocol, arm, seed, runs, zerogen_examples=s3_examples, reporter=reporter)
             if arm == "s3":
                 s3_examples = result["n_train"]
-            echo(
-                f"seed {seed}: {ARMS[arm]}: {result['n_train']:,} training examples, validation accuracy "
-                f"{100 * result['val_acc']:.1f}%, {result['seconds']:.0f} s"
-            )
+            val = "" if result["val_acc"] is None else f", validation accuracy {100 * result['val_acc']:.1f}%"
+            echo(f"seed {seed}: {ARMS[arm]}: {result['n_train']:,} training examples{val}, {result['seconds']:.0f} s")
             results.setdefault(arm, []).append(result)
     return results
 
