@@ -29,6 +29,11 @@ SINGLE = {
         "Write a new $label $text_kind that is similar to it but different.$length_hint "
         "Write only the new $text_kind."
     ),
+    # the follow-up turn of the default extrapolation conversation (see Prompts.error)
+    "error_again": (
+        "Write another $label $text_kind about a different aspect of a film.$length_hint "
+        "Write only the $text_kind itself."
+    ),
 }
 
 PAIR = {
@@ -50,6 +55,7 @@ PAIR = {
     ),
 }
 PAIR["seed_plain"] = PAIR["seed"]
+PAIR["error_again"] = SINGLE["error_again"]
 
 
 class Prompts:
@@ -60,7 +66,7 @@ class Prompts:
         defaults = PAIR if task.is_pair else SINGLE
         p = task.prompts
         overrides = {"rationale": p.rationale, "seed": p.seed, "seed_plain": p.seed_plain, "error": p.error,
-                     "zerogen": p.zerogen}  # fmt: skip
+                     "error_again": p.error_again, "zerogen": p.zerogen}  # fmt: skip
         self.templates = {name: Template(overrides[name] or text) for name, text in defaults.items()}
         for name, tpl in self.templates.items():
             bad = _unknown_placeholders(tpl)
@@ -97,8 +103,24 @@ class Prompts:
         return self._prompt(self._fill("zerogen", label, first=context or ""), sample)
 
     def error(self, label: LabelSpec, example: Example, sample: str) -> Prompt:
+        """The extrapolation prompt for one misclassified example.
+
+        On a single-text task without a ``prompts.error`` override this is a short conversation: the
+        ``seed_plain`` request, the example as the LLM's own answer, then ``error_again``. Small models copy the
+        style and length of their "own" answer and do not talk about "the review you provided", which they often
+        do when the example is quoted inside one instruction. Otherwise it is the one-message ``error`` template.
+        """
         if self.task.is_pair:
             content = self._fill("error", label, first=example.text, example=example.text_b or "")
+        elif self.task.prompts.error is None:
+            messages = [
+                {"role": "user", "content": self._fill("seed_plain", label)},
+                {"role": "assistant", "content": example.text},
+                {"role": "user", "content": self._fill("error_again", label)},
+            ]
+            system = self.task.prompts.system
+            head = [{"role": "system", "content": system}] if system else []
+            return Prompt(tuple(head + messages), sample)
         else:
             content = self._fill("error", label, example=example.text)
         return self._prompt(content, sample)

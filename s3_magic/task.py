@@ -129,7 +129,10 @@ class PromptSpec(_Strict):
     rationale: str | None = None
     seed: str | None = None
     seed_plain: str | None = None
+    #: one-message extrapolation prompt with ``$example``; unset on a single-text task, the example is shown as the
+    #: LLM's own earlier answer to the ``seed_plain`` request, followed by ``error_again``
     error: str | None = None
+    error_again: str | None = None
     zerogen: str | None = None
 
 

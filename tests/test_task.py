@@ -94,8 +94,14 @@ def test_prompts_fill_templates_without_interpreting_user_text():
     from s3_magic.example import Example
 
     tricky = Example("costs {price} and $5 {0}", "pos")
-    msg = p.error(t.label("pos"), tricky, sample="k").messages[-1]["content"]
-    assert "costs {price} and $5 {0}" in msg and "One sentence." in msg
+    ask, shown, again = p.error(t.label("pos"), tricky, sample="k").messages
+    assert (ask["role"], shown["role"], again["role"]) == ("user", "assistant", "user")
+    assert shown["content"] == "costs {price} and $5 {0}", "the example is the LLM's own earlier answer, verbatim"
+    assert "pos movie review" in ask["content"] and "One sentence." in again["content"]
+    assert "another pos movie review" in again["content"]
+    one = Prompts(t.updated({"prompts.error": 'Like "$example", write a $label $text_kind.'}))
+    msg = one.error(t.label("pos"), tricky, sample="k").messages
+    assert len(msg) == 1 and msg[0]["content"] == 'Like "costs {price} and $5 {0}", write a pos movie review.'
     seed = p.seed(t.label("neg"), ["bad acting", "dull plot"], sample="1").messages[-1]["content"]
     assert "bad acting; dull plot" in seed and "neg movie review" in seed
 
