@@ -1,5 +1,6 @@
 """Malformed LLM output in a whole run: empty, refusals, bare preambles, the wrong label, duplicates, copies of
-validation or test examples, absurd length, non-text, prompt echoes, loops, talk about the task itself. Each is rejected with its reason,
+validation or test examples, absurd length, non-text, prompt echoes, loops,
+talk about the task itself. Each is rejected with its reason,
 counted in the round summary, kept with its raw output for inspection, and never trained on.
 """
 
