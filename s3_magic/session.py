@@ -143,6 +143,8 @@ class Session:
         )
         backend = None if same_llm or spec.method == "gold" else make_backend(spec, self.ctx.backend_factory)
         self.store.set_run_task(self.run_id, _task_record(spec))
+        if spec.student != self.task.student or spec.seed != self.task.seed:
+            self.ctx.judge = None  # trained with the old recipe
         self.task = self.ctx.task = spec
         self.prompts = prompts
         if backend is not None:

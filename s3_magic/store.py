@@ -296,6 +296,13 @@ class RunStore:
         with self.transaction() as c:
             c.execute("UPDATE examples SET accepted = ? WHERE id = ?", (int(accepted), example_id))
 
+    def set_verdicts(self, verdicts: dict[int, str]) -> None:
+        """Reject examples after the fact: example id -> verdict (a reason of :data:`s3_magic.clean.REASONS`)."""
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE examples SET verdict = ?, accepted = 0 WHERE id = ?", [(v, i) for i, v in verdicts.items()]
+            )
+
     def edit_example(self, example_id: int, text: str, text_b: str | None = None) -> None:
         with self.transaction() as c:
             if text_b is None:

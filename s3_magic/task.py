@@ -107,6 +107,9 @@ class FilterSpec(_Strict):
     near_duplicate: float = Field(default=0.9, gt=0.0, le=1.0)
     #: reject synthetic examples that copy a test example; off, no step reads the test texts (as in benchmarks)
     reject_test_copies: bool = True
+    #: S3 only: a student trained on the validation examples labels each new synthetic example, and one it gives
+    #: another label with at least this confidence is rejected (``judge_disagrees``); None turns the check off
+    judge_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
 
     @model_validator(mode="after")
     def _bounds(self) -> FilterSpec:

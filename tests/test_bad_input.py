@@ -102,11 +102,13 @@ CLI_CASES: dict[str, Case] = {
     "missing API key": Case(run(["--llm", "anthropic:claude-haiku-4-5"]), "set ANTHROPIC_API_KEY"),
     "API key in the task": Case(run(["--set", "llm.options.api_key=sk-x"]), "set the provider's environment"),
     "unknown backend option": Case(
-        run(["--llm", "openai:m", "--set", "llm.options.temprature=0.5"]), "unknown option(s) for the openai",
+        run(["--llm", "openai:m", "--set", "llm.options.temprature=0.5"]),
+        "unknown option(s) for the openai",
         env={"OPENAI_API_KEY": "sk-test-key"},
     ),
     "concurrency 0": Case(
-        run(["--llm", "anthropic:m", "--set", "llm.options.concurrency=0"]), "concurrency must be a whole number",
+        run(["--llm", "anthropic:m", "--set", "llm.options.concurrency=0"]),
+        "concurrency must be a whole number",
         env={"ANTHROPIC_API_KEY": "sk-test-key"},
     ),
     "unknown LLM (missing local model folder)": Case(run(["--llm", "local:/no/such/model"]), "does not exist"),
@@ -147,9 +149,16 @@ CLI_CASES: dict[str, Case] = {
         "needs examples of at least two labels",
     ),
     "validation/test overlap": Case(
-        lambda f: ["run", f.task({**{k: v for k, v in sst2_task().items() if k != "split"},
-                                  "validation": {"path": f.write("val.jsonl", jsonl(real_rows(40)))},
-                                  "test": {"path": f.write("test.jsonl", jsonl(real_rows(40, start=30)))}})],
+        lambda f: [
+            "run",
+            f.task(
+                {
+                    **{k: v for k, v in sst2_task().items() if k != "split"},
+                    "validation": {"path": f.write("val.jsonl", jsonl(real_rows(40)))},
+                    "test": {"path": f.write("test.jsonl", jsonl(real_rows(40, start=30)))},
+                }
+            ),
+        ],
         "test example(s) also appear in the validation set",
     ),
     "split larger than the data": Case(run(split__validation=500), "cannot take 500 of 120 examples"),

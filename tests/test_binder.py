@@ -80,4 +80,3 @@ def test_start_points_the_built_in_tasks_at_the_hub_copies(tmp_path, monkeypatch
     monkeypatch.delenv("S3_MAGIC_DATA", raising=False)
     out = subprocess.run([str(start), "bash", "-c", "echo $S3_MAGIC_DATA"], capture_output=True, text=True)
     assert out.stdout.strip() == str(hub_cache()), "the folder postBuild's ensure_data wrote the data to"
-

@@ -84,7 +84,9 @@ def test_test_split_changes_nothing_but_the_reported_test_accuracy(tmp_path, fak
         "real": run_with_test(tmp_path, "real", test, fake_llm),
         "flipped": run_with_test(tmp_path, "flipped", [{**r, "label": flip(r["label"])} for r in test], fake_llm),
         "sentinel": run_with_test(
-            tmp_path, "sentinel", [{"text": r["text"] + " indeed", "label": flip(r["label"])} for r in rows(0, 60)],
+            tmp_path,
+            "sentinel",
+            [{"text": r["text"] + " indeed", "label": flip(r["label"])} for r in rows(0, 60)],
             fake_llm,
         ),
         "none": run_with_test(tmp_path, "none", None, fake_llm),

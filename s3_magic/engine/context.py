@@ -86,6 +86,8 @@ class RunContext:
     backend_factory: Callable[[], Backend] | None = None
     #: near-duplicate index over real and accepted examples, built on first use (reset when a user edits data)
     deduper: Any = None
+    #: the student trained on the validation examples that checks new synthetic labels (engine.judge), on first use
+    judge: Any = None
     _llm: CachedLLM | None = None
 
     def rng(self, step: str) -> random.Random:

@@ -16,6 +16,7 @@ from typing import Any
 
 from s3_magic.engine.context import RunContext
 from s3_magic.engine.extrapolate import extrapolate_errors
+from s3_magic.engine.judge import judge_round
 from s3_magic.engine.rationales import generate_rationales
 from s3_magic.engine.seed import synthesize_seed, synthesize_zerogen
 from s3_magic.engine.training import train_and_evaluate
@@ -46,8 +47,9 @@ def ensure_data(ctx: RunContext, prompts: Prompts, round: int) -> dict[str, Any]
         if prev != EVALUATED:
             raise S3Error(f"round {round - 1} has not been evaluated yet; train and evaluate it before round {round}")
         extrapolate_errors(ctx, prompts, round)
+    judged = judge_round(ctx, round)
     hits = (ctx.llm.stats.cache_hits if ctx._llm is not None else 0) - hits_before
-    stats = data_stats(ctx, round, seconds=time.time() - started, cache_hits=hits)
+    stats = {**data_stats(ctx, round, seconds=time.time() - started, cache_hits=hits), **judged}
     ctx.store.set_round(ctx.run_id, round, GENERATED, stats)
     return stats
 
