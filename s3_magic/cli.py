@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="run the SST-2 benchmark (every arm, then speed) and write its results")
     sp.add_argument("--quick", action="store_true", help="one seed and small sizes: a few minutes")
     sp.add_argument("--seeds", help="comma list of seeds (default: 0,1,2; with --quick: 0)")
-    sp.add_argument("--arms", help="comma list of zerogen, s3, s3_no_rationales, gold_val, gold_large (default: all)")
+    sp.add_argument(
+        "--arms", help="comma list of zerogen, s3, s3_no_rationales, gold_val, gold_large, s3_plus_gold (default: all)"
+    )
     sp.add_argument("--out", help="results folder (default: benchmarks/results/DATE, or DATE-quick)")
     sp.add_argument("--skip-speed", action="store_true", help="leave out the speed section")
     sp.add_argument(
