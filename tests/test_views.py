@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import sst2_task
 
 from s3_magic import notebook as nb
 from s3_magic.views import base
-from s3_magic.views.chart import RoundChart
+from s3_magic.views.chart import RoundChart, spread
 from s3_magic.views.errors import ErrorTable
 from s3_magic.views.progress import ProgressView
 from s3_magic.views.rationales import RationaleEditor
@@ -118,6 +120,15 @@ def test_round_chart_draws_validation_and_test_accuracy():
     only_val = RoundChart([{k: v for k, v in r.items() if k != "test_acc"} for r in rows]).to_html()
     assert only_val.count("<polyline") == 1 and "validation 70.0%" in only_val
     assert "no evaluated rounds" in RoundChart([{"round": 0, "status": "generated"}]).to_html()
+
+
+def test_round_chart_end_labels_never_overlap():
+    rows = [{"round": 0, "val_acc": 0.70, "test_acc": 0.70, "n_train": 40},
+            {"round": 1, "val_acc": 0.771, "test_acc": 0.77, "n_train": 90}]  # fmt: skip
+    svg = RoundChart(rows).to_html()
+    ys = [float(m) for m in re.findall(r"<text x='[\d.]+' y='([\d.]+)' fill='#[0-9a-f]+'>(?:validation|test) ", svg)]
+    assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 12
+    assert spread([50.0, 120.0]) == [50.0, 120.0], "labels far apart stay at their points"
 
 
 def test_progress_view_drives_a_bar_and_a_live_sample_list(tmp_path, fake_llm, toy_student):

@@ -12,6 +12,19 @@ W, H, PAD = 420, 220, 36
 SERIES = (("val_acc", "validation", "#1f77b4"), ("test_acc", "test", "#ff7f0e"))
 
 
+def spread(ys: Sequence[float], gap: float = 12.0) -> list[float]:
+    """Label baselines as close to ``ys`` as possible but at least ``gap`` apart (so end labels never overlap)."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    placed = [float(ys[i]) for i in order]
+    for k in range(1, len(placed)):
+        placed[k] = max(placed[k], placed[k - 1] + gap)
+    shift = (sum(placed) - sum(ys[i] for i in order)) / max(len(placed), 1)  # centre the group on the points
+    out = [0.0] * len(ys)
+    for k, i in enumerate(order):
+        out[i] = placed[k] - shift
+    return out
+
+
 class RoundChart(View):
     """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``)."""
 
@@ -50,6 +63,7 @@ class RoundChart(View):
                 f"<text x='{x[i]:.1f}' y='{H - PAD - h - 3:.1f}' text-anchor='middle' fill='#888'>"
                 f"{r.get('n_train') or 0}</text>"
             )
+        ends = []
         for key, name, color in SERIES:
             pts = [(x[i], y(r[key]), r[key]) for i, r in enumerate(rows) if r.get(key) is not None]
             if not pts:
@@ -57,8 +71,9 @@ class RoundChart(View):
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
             out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
             out += [f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'/>" for px, py, _ in pts]
-            px, py, last = pts[-1]
-            out.append(f"<text x='{px + 5:.1f}' y='{py:.1f}' fill='{color}'>{esc(name)} {100 * last:.1f}%</text>")
+            ends.append((pts[-1], name, color))
+        for ((px, _, last), name, color), ly in zip(ends, spread([p[1] + 4 for p, _, _ in ends]), strict=True):
+            out.append(f"<text x='{px + 5:.1f}' y='{ly:.1f}' fill='{color}'>{esc(name)} {100 * last:.1f}%</text>")
         for v in (lo, hi):
             out.append(f"<text x='2' y='{y(v) + 4:.1f}'>{100 * v:.0f}%</text>")
         out.append(f"<text x='{W / 2}' y='14' text-anchor='middle'>accuracy per round (bars: training examples)</text>")
