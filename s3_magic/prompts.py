@@ -118,9 +118,7 @@ class Prompts:
                 {"role": "assistant", "content": example.text},
                 {"role": "user", "content": self._fill("error_again", label)},
             ]
-            system = self.task.prompts.system
-            head = [{"role": "system", "content": system}] if system else []
-            return Prompt(tuple(head + messages), sample)
+            return Prompt.chat(messages, sample, system=self.task.prompts.system)
         else:
             content = self._fill("error", label, example=example.text)
         return self._prompt(content, sample)

@@ -38,11 +38,13 @@ class Prompt:
 
     @classmethod
     def user(cls, content: str, sample: str | int = "0", system: str | None = None) -> Prompt:
-        msgs: list[Message] = []
-        if system:
-            msgs.append({"role": "system", "content": system})
-        msgs.append({"role": "user", "content": content})
-        return cls(tuple(msgs), str(sample))
+        return cls.chat([{"role": "user", "content": content}], sample, system)
+
+    @classmethod
+    def chat(cls, messages: Sequence[Message], sample: str | int = "0", system: str | None = None) -> Prompt:
+        """A conversation, after the system message when ``system`` is given."""
+        head: list[Message] = [{"role": "system", "content": system}] if system else []
+        return cls((*head, *messages), str(sample))
 
     @property
     def hash(self) -> str:
