@@ -10,13 +10,13 @@ The result is saved as ``result.json`` in the arm's folder and read back on the 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from s3_magic.bench.arms import arm_folder
 from s3_magic.bench.protocol import Protocol
+from s3_magic.bench.report import write_atomic
 from s3_magic.engine.context import Reporter
 from s3_magic.errors import ConfigError
 
@@ -69,8 +69,5 @@ def run_s3_plus_gold(
             "train_copies_of_test": None,
             "rounds": [],
         }
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, saved)
+    write_atomic(saved, json.dumps(result, indent=1))
     return result

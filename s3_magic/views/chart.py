@@ -72,7 +72,7 @@ class RoundChart(View):
             out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
             out += [f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'/>" for px, py, _ in pts]
             ends.append((pts[-1], name, color))
-        for ((px, _, last), name, color), ly in zip(ends, spread([p[1] + 4 for p, _, _ in ends]), strict=True):
+        for ((px, _, last), name, color), ly in zip(ends, spread([p[1] for p, _, _ in ends]), strict=True):
             out.append(f"<text x='{px + 5:.1f}' y='{ly:.1f}' fill='{color}'>{esc(name)} {100 * last:.1f}%</text>")
         for v in (lo, hi):
             out.append(f"<text x='2' y='{y(v) + 4:.1f}'>{100 * v:.0f}%</text>")
