@@ -30,6 +30,7 @@ REASONS: dict[str, str] = {
     "duplicate": "same text (ignoring case, punctuation, spacing) as an accepted example",
     "near_duplicate": "nearly the same text as an accepted example",
     "copies_validation": "exact or near copy of a validation example",
+    "copies_check": "exact or near copy of a held-out check example",
     "copies_test": "exact or near copy of a test example",
     "judge_disagrees": "a student trained on the validation examples confidently gives it another label",
 }

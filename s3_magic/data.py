@@ -25,7 +25,9 @@ __all__ = [
     "check_labelled_set",
     "data_root",
     "expand_path",
+    "grouped_split",
     "load_examples",
+    "normalised",
     "stratified_split",
 ]
 
@@ -127,6 +129,46 @@ def stratified_split(examples: Sequence[Example], first: int, seed: int) -> tupl
     )
 
 
+def grouped_split(
+    examples: Sequence[Example], first: int, seed: int, pair: bool
+) -> tuple[list[Example], list[Example]]:
+    """Split off about ``first`` examples, stratified by label, keeping examples that share a text together.
+
+    Examples with the same normalised text (on a pair task: the same first text) form one group, and a group
+    is never divided, so no text of one part reappears in the other. Each label's share is filled with whole
+    groups in an order drawn from ``seed``; both parts keep the original order.
+    """
+    if not 0 < first < len(examples):
+        raise DataError(
+            f"cannot take {first} of {len(examples)} examples for the check split; "
+            f"set check.size between 1 and {len(examples) - 1} (or check.fraction: 0 to turn it off)"
+        )
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(normalised(ex.text) if pair else _key(ex)[0], []).append(i)
+    by_label: dict[str, list[list[int]]] = {}
+    for members in groups.values():
+        by_label.setdefault(examples[members[0]].label, []).append(members)
+    counts = {label: sum(examples[i].label == label for i in range(len(examples))) for label in by_label}
+    order = sorted(by_label)
+    quotas = _quotas([counts[label] for label in order], first)
+    rng = random.Random(seed)
+    chosen: set[int] = set()
+    for label, quota in zip(order, quotas, strict=True):
+        pool = list(by_label[label])
+        rng.shuffle(pool)
+        taken = 0
+        for members in pool:
+            if taken >= quota:
+                break
+            chosen.update(members)
+            taken += len(members)
+    return (
+        [ex for i, ex in enumerate(examples) if i in chosen],
+        [ex for i, ex in enumerate(examples) if i not in chosen],
+    )
+
+
 def _quotas(counts: list[int], first: int) -> list[int]:
     """Largest-remainder shares of ``first``; every class gets at least one when there is room for it."""
     total = sum(counts)
@@ -143,11 +185,13 @@ def _quotas(counts: list[int], first: int) -> list[int]:
     return quotas
 
 
-def _key(ex: Example) -> tuple[str, str | None]:
-    def norm(s: str) -> str:
-        return " ".join(s.lower().split())
+def normalised(text: str) -> str:
+    """Lower case with runs of white space made one space: the form texts are compared in."""
+    return " ".join(text.lower().split())
 
-    return norm(ex.text), None if ex.text_b is None else norm(ex.text_b)
+
+def _key(ex: Example) -> tuple[str, str | None]:
+    return normalised(ex.text), None if ex.text_b is None else normalised(ex.text_b)
 
 
 def _validated(model: type[Columns], data: Any) -> Any:

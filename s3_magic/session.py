@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data, make_backend
-from s3_magic.engine.loop import EVALUATED, ensure_data, ensure_evaluated, last_evaluated, run_rounds, tracked
+from s3_magic.engine.loop import (
+    EVALUATED,
+    best_round,
+    ensure_data,
+    ensure_evaluated,
+    last_evaluated,
+    run_rounds,
+    tracked,
+)
 from s3_magic.engine.rationales import generate_rationales, rationales_by_label
 from s3_magic.errors import ConfigError, StoreError
 from s3_magic.prompts import Prompts
@@ -228,6 +236,31 @@ class Session:
     def run(self) -> list[dict[str, Any]]:
         """Run (or resume) the whole task: seed and all its rounds. Returns the round table."""
         return run_rounds(self.ctx, self.prompts)
+
+    def final(self, out: str | Path | None = None) -> dict[str, Any]:
+        """Train and save the model a user keeps: the synthetic data of the best round (by check accuracy) and
+        the real labels, by the recipe (``final.recipes``) with the best check accuracy. The model folder
+        (default ``<folder>/<run id>-final``) loads with ``AutoModelForSequenceClassification``; its
+        README.md is a model card. Returns the stored record (see :meth:`final_result`)."""
+        from s3_magic.engine.final import train_final
+
+        self.store.check_not_running_elsewhere(self.run_id)
+        if self.next_round() is not None:
+            raise StoreError("the newest round has data but is not evaluated yet; train it first (train or run)")
+        return train_final(self.ctx, out)
+
+    def final_result(self) -> dict[str, Any] | None:
+        """The stored record of the last :meth:`final` (round, recipe, check_acc, candidates, path, ...), or None."""
+        return self.store.final(self.run_id)
+
+    def best_round(self) -> int:
+        """The evaluated round with the highest check accuracy (validation accuracy without a check split), or -1."""
+        return best_round(self.ctx)
+
+    @property
+    def data(self) -> TaskData:
+        """The run's real data: ``validation`` (steers the loop), ``check`` (held out), ``test``, ``contexts``."""
+        return self.ctx.data
 
     def next_round(self) -> int | None:
         """The round whose data exists but is not evaluated, else None."""

@@ -96,6 +96,11 @@ CREATE TABLE IF NOT EXISTS llm_cache (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS llm_cache_run ON llm_cache (run_id);
+CREATE TABLE IF NOT EXISTS finals (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    result TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 EXAMPLE_COLUMNS = (
@@ -354,6 +359,19 @@ class RunStore:
             (run_id, round),
         )
         return [dict(r) for r in rows]
+
+    def set_final(self, run_id: str, result: dict[str, Any]) -> None:
+        """Record the run's final model (see :mod:`s3_magic.engine.final`), replacing an earlier one."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO finals (run_id, result, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id) DO UPDATE SET result = excluded.result, created_at = excluded.created_at",
+                (run_id, json.dumps(result), time.time()),
+            )
+
+    def final(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._q("SELECT result FROM finals WHERE run_id = ?", (run_id,))
+        return json.loads(rows[0]["result"]) if rows else None
 
     # -- LLM call cache and usage -----------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, Any] | None:

@@ -42,6 +42,13 @@ class Sizes(_Strict):
     #: ZeroGen only: keep writing examples until this many pass the filters (at most 4x as many prompts);
     #: None = exactly seed_examples prompts
     zerogen_accepted: int | None = Field(default=None, ge=1)
+    #: S3 seed data only: each seed prompt of label L is a conversation in which this many real validation
+    #: examples of L (sampled per prompt by the task seed; pair tasks: real first text + second text pairs) are the
+    #: LLM's own earlier answers before the final request; their uids go into the example's origin. 0 = off
+    demonstrations: int = Field(default=0, ge=0, le=10)
+    #: the rationale prompt of label L first shows this many real validation examples of L (sampled per call by
+    #: the task seed; their uids are kept with the rationales and in the seed examples' origin). 0 = off
+    rationale_demonstrations: int = Field(default=0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _k_le_K(self) -> Sizes:
@@ -53,8 +60,38 @@ class Sizes(_Strict):
         return self
 
 
+class CheckSpec(_Strict):
+    """The check split: real labelled examples held out of the loop for an honest estimate.
+
+    Taken (stratified by label, by the task seed) from the validation examples before anything else reads them,
+    it is never extrapolated, never shown to the LLM and never read by the judge. Each round reports its accuracy
+    beside validation accuracy (which the loop itself extrapolates and so flatters the student); early stopping,
+    the choice of the final round and the final model's recipe read check accuracy only. On a pair task all pairs
+    that share a first text (premise) go to the same side, so no check premise reaches the LLM.
+    """
+
+    #: share of the labelled validation examples held out as the check split; 0 turns the check split off
+    fraction: float = Field(default=0.25, ge=0.0, lt=1.0)
+    #: number of check examples instead of a fraction
+    size: int | None = Field(default=None, ge=0)
+
+
+class FinalSpec(_Strict):
+    """The final model: the student trained on the synthetic data of the best round and the real labels."""
+
+    #: recipes tried, each scored on the check split (the best one is kept): ``real`` (the real labels only),
+    #: ``joint`` (synthetic and real pooled), ``weighted`` (pooled, the real labels weighing as much as all the
+    #: synthetic data), ``two_stage`` (synthetic first, then the real labels); with no check split the first is used
+    recipes: list[Literal["real", "joint", "weighted", "two_stage"]] = Field(
+        default_factory=lambda: ["weighted", "two_stage"], min_length=1
+    )
+    #: after choosing, train the chosen recipe once more with the check examples added to the real labels
+    refit_with_check: bool = True
+
+
 class StopSpec(_Strict):
-    #: stop after this many rounds without a validation gain of at least min_delta; None = run all rounds
+    #: stop after this many rounds without a check-accuracy gain of at least min_delta (validation accuracy where
+    #: the task has no check split); None = run all rounds
     patience: int | None = Field(default=None, ge=1)
     min_delta: float = Field(default=0.0, ge=0.0)
 
@@ -136,6 +173,11 @@ class PromptSpec(_Strict):
     #: LLM's own earlier answer to the ``seed_plain`` request, followed by ``error_again``
     error: str | None = None
     error_again: str | None = None
+    #: with ``sizes.demonstrations``: the request after the first demonstration of a single-text seed prompt, and
+    #: the final request when no rationales are used
+    seed_again: str | None = None
+    #: with ``sizes.rationale_demonstrations``: the lines before the rationale request, ``$examples`` = the examples
+    rationale_examples: str | None = None
     zerogen: str | None = None
 
 
@@ -158,7 +200,11 @@ class TaskSpec(_Strict):
     contexts: DataSource | None = None
     #: labelled data the "gold" method trains on (default: the validation set)
     gold: DataSource | None = None
+    #: drop pair-task contexts that are also first texts of the test split (counted) instead of refusing the task
+    drop_test_contexts: bool = False
     method: Literal["s3", "zerogen", "gold"] = "s3"
+    check: CheckSpec = Field(default_factory=CheckSpec)
+    final: FinalSpec = Field(default_factory=FinalSpec)
     sizes: Sizes = Field(default_factory=Sizes)
     stop: StopSpec = Field(default_factory=StopSpec)
     seed: int = 0

@@ -103,11 +103,14 @@ def fake_calls() -> int:
 class WordCountStudent(Student):
     """Multinomial naive Bayes over lower-cased words: a real (if tiny) classifier for fast tests."""
 
-    def fit(self, examples: Sequence[Example], seed: int = 0, progress=None) -> dict:
+    def fit(self, examples: Sequence[Example], seed: int = 0, progress=None, weights=None, warm_start=False) -> dict:
         self.counts = {lab: Counter() for lab in self.labels}
-        self.prior = Counter(e.label for e in examples)
-        for e in examples:
-            self.counts[e.label].update(_words(e))
+        self.prior = Counter()
+        for i, e in enumerate(examples):
+            w = 1 if weights is None else max(1, round(weights[i]))  # a weight counts the example w times
+            self.prior[e.label] += w
+            for _ in range(w):
+                self.counts[e.label].update(_words(e))
         self.vocab = set().union(*self.counts.values())
         return {"seconds": 0.0, "n": len(examples)}
 

@@ -67,7 +67,7 @@ def test_estimate_comes_before_any_call_and_bounds_the_run(tmp_path, fake_llm, t
     s = Session.create(sst2_task(**{"llm__budget_tokens": 1000}), folder=tmp_path)
     est = s.estimate()
     assert fake_calls() == 0 and s.usage()["calls"] == 0
-    assert (est["validation"], est["test"], est["budget_tokens"]) == (60, 60, 1000)
+    assert (est["validation"], est["check"], est["test"], est["budget_tokens"]) == (45, 15, 60, 1000)
     assert est["fits_seed"] is False and est["fits_all"] is False
     s.update({"llm.budget_tokens": est["max_tokens"]})
     assert s.estimate()["fits_all"] is True

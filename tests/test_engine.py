@@ -17,7 +17,9 @@ def test_full_run_records_rounds_provenance_and_usage(tmp_path, fake_llm, toy_st
     rows = s.run()
     assert [r["round"] for r in rows] == [0, 1, 2]
     assert all(r["status"] == "evaluated" for r in rows)
-    assert len(s.ctx.data.validation) == 60 and len(s.ctx.data.test) == 60
+    data = s.ctx.data
+    assert (len(data.validation), len(data.check), len(data.test)) == (45, 15, 60), "a quarter of the 60 is held out"
+    assert all(0.0 <= r["check_acc"] <= 1.0 and r["n_check"] == 15 for r in rows)
     # training sets grow by the accepted extrapolations of each round
     for prev, cur in itertools.pairwise(rows):
         assert cur["n_train"] == prev["n_train"] + cur["new_accepted"]
@@ -188,7 +190,8 @@ def test_zerogen_and_gold_methods(tmp_path, fake_llm, toy_student):
     assert not z.store.rationales(z.run_id)
     g = Session.create(sst2_task(method="gold"), folder=tmp_path)
     rows = g.run()
-    assert rows[0]["n_train"] == 60 and not g.examples()
+    assert rows[0]["n_train"] == 45 and not g.examples(), "gold trains on the validation part, not the check split"
+    assert rows[0]["check_acc"] is not None
 
 
 def test_open_checks_task_and_run(tmp_path, fake_llm, toy_student):

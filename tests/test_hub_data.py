@@ -69,7 +69,8 @@ def test_without_local_data_the_hub_copy_has_the_local_form(no_local_data, monke
     assert any("Hugging Face Hub" in m for m in logged)
     assert os.environ[DATA_ENV] == str(root)
     task = load_task_data(load_task("sst2"))
-    assert (len(task.validation), len(task.test)) == (200, 672), "the built-in task reads the Hub copy unchanged"
+    sizes = (len(task.validation), len(task.check), len(task.test))
+    assert sizes == (150, 50, 672), "the built-in task reads the Hub copy unchanged"
     assert hub_data.ensure_data("sst2/dev.jsonl", log=None) == root and len(hub.calls) == 1, "read once, then cached"
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s3_magic.errors import DataError
 from s3_magic.example import Example
 from s3_magic.llm.base import Backend, GenParams
 from s3_magic.llm.cached import CachedLLM
@@ -30,14 +31,20 @@ class Reporter:
 
 @dataclass
 class TaskData:
+    #: the real labelled examples the loop steers by: errors are extrapolated, the judge trains on them
     validation: list[Example]
     test: list[Example]
     contexts: list[str]
     gold: list[Example]
+    #: real labelled examples held out of the loop (never extrapolated, shown to the LLM or judged): the honest
+    #: estimate each round reports and every choice reads
+    check: list[Example] = field(default_factory=list)
+    #: contexts left out of the pool, by reason (``check``: a check example's first text; ``test``: a test one)
+    dropped_contexts: dict[str, int] = field(default_factory=dict)
 
 
 def load_task_data(task: TaskSpec) -> TaskData:
-    """Load and check validation, test, pair contexts and gold data of a task."""
+    """Load and check validation, check, test, pair contexts and gold data of a task."""
     from s3_magic.data import check_disjoint, check_labelled_set, load_examples, stratified_split
 
     base = Path(task.base_dir) if task.base_dir else None
@@ -52,17 +59,70 @@ def load_task_data(task: TaskSpec) -> TaskData:
     check_labelled_set(validation, labels, name="validation")
     if test:
         check_disjoint(validation, test)
+    validation, check = split_check(task, validation)
     contexts: list[str] = []
+    dropped: dict[str, int] = {}
     if pair:
         if task.contexts is not None:
             ctx_examples = load_examples(task.contexts, labels=labels, pair=True, prefix="ctx", base_dir=base)
             contexts = list(dict.fromkeys(e.text for e in ctx_examples))
+            contexts, dropped = guarded_contexts(task, contexts, check, test)
         else:
             contexts = list(dict.fromkeys(e.text for e in validation))
     gold = validation
     if task.gold is not None:
         gold = load_examples(task.gold, labels=labels, pair=pair, prefix="gold", base_dir=base)
-    return TaskData(validation=validation, test=test, contexts=contexts, gold=gold)
+    return TaskData(
+        validation=validation, test=test, contexts=contexts, gold=gold, check=check, dropped_contexts=dropped
+    )
+
+
+def split_check(task: TaskSpec, validation: list[Example]) -> tuple[list[Example], list[Example]]:
+    """Hold the check split out of the labelled examples (see :class:`~s3_magic.task.CheckSpec`)."""
+    from s3_magic.data import check_labelled_set, grouped_split
+
+    spec = task.check
+    size = spec.size if spec.size is not None else round(spec.fraction * len(validation))
+    if size == 0:
+        return validation, []
+    if size >= len(validation) - 1:
+        raise DataError(
+            f"a check split of {size} leaves {len(validation) - size} of {len(validation)} labelled examples to "
+            "steer the loop; lower check.size or check.fraction (e.g. 0.25)"
+        )
+    check, rest = grouped_split(validation, size, task.seed, task.is_pair)
+    check_labelled_set(rest, task.label_names, name="validation (after the check split)")
+    check = [Example(e.text, e.label, e.text_b, e.uid.replace("val:", "check:", 1)) for e in check]
+    return rest, check
+
+
+def guarded_contexts(
+    task: TaskSpec, contexts: list[str], check: list[Example], test: list[Example]
+) -> tuple[list[str], dict[str, int]]:
+    """The contexts pool without check or test first texts.
+
+    A context that is the first text of a check example is dropped (the check split is the tool's own, so the
+    user cannot remove it from the file); one that is a test first text is refused unless the task sets
+    ``drop_test_contexts``, since it would turn test premises into training pairs.
+    """
+    from s3_magic.data import normalised
+
+    test_texts = {normalised(e.text) for e in test}
+    check_texts = {normalised(e.text) for e in check}
+    leaking = [c for c in contexts if normalised(c) in test_texts]
+    if leaking and not task.drop_test_contexts:
+        shown = leaking[0] if len(leaking[0]) <= 60 else leaking[0][:57] + "..."
+        raise DataError(
+            f"{len(leaking)} of {len(contexts)} contexts are first texts of the test split, e.g. {shown!r}; "
+            "give contexts from another file than the test set, or set drop_test_contexts: true to leave them out"
+        )
+    dropped = {"test": len(leaking), "check": sum(normalised(c) in check_texts for c in contexts)}
+    kept = [c for c in contexts if normalised(c) not in test_texts and normalised(c) not in check_texts]
+    if not kept:
+        raise DataError(
+            "no contexts are left once the check and test first texts are taken out; give a larger contexts file"
+        )
+    return kept, {k: v for k, v in dropped.items() if v}
 
 
 def make_backend(task: TaskSpec, factory: Callable[[], Backend] | None = None) -> Backend:
@@ -88,6 +148,8 @@ class RunContext:
     deduper: Any = None
     #: the student trained on the validation examples that checks new synthetic labels (engine.judge), on first use
     judge: Any = None
+    #: the student the last final step kept (and saved), for use in this process
+    final_student: Any = None
     _llm: CachedLLM | None = None
 
     def rng(self, step: str) -> random.Random:

@@ -63,6 +63,7 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
         "task": task.name,
         "llm": task.llm.spec,
         "validation": len(val),
+        "check": len(ctx.data.check),
         "test": len(ctx.data.test),
         "seed_calls": rationale_min + seed_min,
         "max_calls": max_calls,

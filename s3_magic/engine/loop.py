@@ -82,12 +82,28 @@ def last_evaluated(ctx: RunContext) -> int:
     return max(done, default=-1)
 
 
+def steering_metric(ctx: RunContext) -> str:
+    """The accuracy every choice reads: ``check_acc``, or ``val_acc`` on a task with no check split."""
+    return "check_acc" if ctx.data.check else "val_acc"
+
+
+def best_round(ctx: RunContext) -> int:
+    """The evaluated round with the highest check accuracy (the later one on a tie), or -1.
+
+    It reads check accuracy only (validation accuracy where the task has no check split), never test accuracy.
+    """
+    key = steering_metric(ctx)
+    scored = [(r[key], r["round"]) for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
+    return max(scored, default=(None, -1))[1]
+
+
 def should_stop(ctx: RunContext) -> bool:
-    """Early stop: no validation gain of ``min_delta`` for ``patience`` rounds (validation only)."""
+    """Early stop: no check-accuracy gain of ``min_delta`` for ``patience`` rounds (see :func:`steering_metric`)."""
     patience = ctx.task.stop.patience
     if patience is None:
         return False
-    accs = [r["val_acc"] for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
+    key = steering_metric(ctx)
+    accs = [r[key] for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
     if len(accs) <= patience:
         return False
     best_before = max(accs[:-patience])
@@ -121,10 +137,11 @@ def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> l
     with tracked(ctx):
         for r in range(final + 1):
             if r > 0 and store.round_state(run_id, r)[0] is None and should_stop(ctx):
+                what = "check" if ctx.data.check else "validation"
                 ctx.reporter.message(
-                    f"stopping early: validation accuracy has not improved for {task.stop.patience} rounds"
+                    f"stopping early: {what} accuracy has not improved for {task.stop.patience} rounds"
                 )
-                store.set_run_status(run_id, "finished", "stopped early (no validation gain)")
+                store.set_run_status(run_id, "finished", f"stopped early (no {what} gain)")
                 return store.rounds(run_id)
             ensure_evaluated(ctx, prompts, r)
     done = final >= task.sizes.rounds or task.method != "s3"

@@ -47,11 +47,14 @@ def pair_key(text: str, text_b: str | None) -> str:
 def build_deduper(ctx: RunContext) -> Deduper:
     """A deduper that knows the real examples (never to be copied) and the run's accepted examples.
 
-    The test texts are used here only to keep copies of them out of the training data, and not at all
+    The check texts are used only to keep copies of them out (a copy would flatter the check estimate); the
+    test texts are used here only to keep copies of them out of the training data, and not at all
     when ``filters.reject_test_copies`` is off.
     """
     dedup = Deduper(threshold=ctx.task.filters.near_duplicate)
     dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.validation], "validation")
+    # a copy of a check example in the training data would flatter the check estimate
+    dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.check], "check")
     if ctx.data.test and ctx.task.filters.reject_test_copies:
         dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.test], "test")
     for row in ctx.store.examples(ctx.run_id, accepted=True):

@@ -1,7 +1,8 @@
 """Steps 3–4: train the student from scratch on accepted data, evaluate it, collect validation errors.
 
-The test split is only predicted for the report: its accuracy is stored and shown, never read by
-any step that chooses something.
+The check split is predicted for the honest estimate (``check_acc``) that every choice reads; its examples are
+not stored as errors, so nothing extrapolates them. The test split is only predicted for the report: its
+accuracy is stored and shown, never read by any step that chooses something.
 """
 
 from __future__ import annotations
@@ -60,12 +61,21 @@ def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] 
         n_errors=len(errors),
         train_seconds=round_s(fit_stats.get("seconds", time.time() - started)),
     )
-    if ctx.data.test:
-        test_preds = student.predict(ctx.data.test)
-        stats["test_acc"] = test_preds.accuracy([e.label for e in ctx.data.test])
+    stats.update(held_out_scores(ctx, student))
     stats["eval_seconds"] = round_s(time.time() - started - stats["train_seconds"])
     ctx.store.save_evaluation(ctx.run_id, round, errors, stats)
     return stats
+
+
+def held_out_scores(ctx: RunContext, student: Any) -> dict[str, Any]:
+    """``check_acc`` and ``n_check`` (when the task has a check split) and the report-only ``test_acc``."""
+    scores: dict[str, Any] = {}
+    if ctx.data.check:
+        check = ctx.data.check
+        scores.update(check_acc=student.predict(check).accuracy([e.label for e in check]), n_check=len(check))
+    if ctx.data.test:
+        scores["test_acc"] = student.predict(ctx.data.test).accuracy([e.label for e in ctx.data.test])
+    return scores
 
 
 def round_s(x: float) -> float:

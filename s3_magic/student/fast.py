@@ -94,7 +94,16 @@ class FastStudent(Student):
                 if progress:
                     progress(done, len(examples))
 
-    def fit(self, examples: Sequence[Example], seed: int = 0, progress: Progress | None = None) -> dict:
+    def fit(
+        self,
+        examples: Sequence[Example],
+        seed: int = 0,
+        progress: Progress | None = None,
+        weights: Sequence[float] | None = None,
+        warm_start: bool = False,
+    ) -> dict:
+        if warm_start:
+            raise ConfigError("the fast student cannot go on from a previous fit; use student.mode: finetune")
         y = np.array(check_labels(self.labels, examples))
         start = time.perf_counter()
         x = self.embed(examples, progress)
@@ -103,7 +112,7 @@ class FastStudent(Student):
             self._single = int(y[0])  # one class seen: logistic regression cannot fit, always predict it
         else:
             self._single = None
-            self._clf.fit(x, y)
+            self._clf.fit(x, y, sample_weight=None if weights is None else np.asarray(weights, dtype=np.float64))
         seconds = time.perf_counter() - start
         return {
             "seconds": seconds,

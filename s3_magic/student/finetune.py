@@ -145,13 +145,26 @@ class FineTuneStudent(Student):
         return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
     # -- Student -----------------------------------------------------------------------------------------
-    def fit(self, examples: Sequence[Example], seed: int = 0, progress: Progress | None = None) -> dict:
+    supports_warm_start = True
+    can_save = True
+
+    def fit(
+        self,
+        examples: Sequence[Example],
+        seed: int = 0,
+        progress: Progress | None = None,
+        weights: Sequence[float] | None = None,
+        warm_start: bool = False,
+    ) -> dict:
         targets = torch.tensor(check_labels(self.labels, examples))
+        scale = example_weights(weights, len(examples))
         use_all_cores()
         pretrained(self.source)  # the one-off load is not part of the training time
+        if warm_start and not self._fitted:
+            raise ConfigError("warm_start needs a trained student: call fit() once without it first")
         self._fitted = False
         start = time.perf_counter()
-        model = self._fresh_model(seed)
+        model = self._model if warm_start else self._fresh_model(seed)
         random.seed(seed)
         torch.manual_seed(seed)  # after the model is built: building it consumes random numbers the first time
         enc = tokenize(self.tokenizer, examples, self.max_length)
@@ -168,7 +181,8 @@ class FineTuneStudent(Student):
                 batch = collate(enc, idx, pad, self.device)
                 with self._autocast():
                     logits = model(**batch).logits
-                loss = F.cross_entropy(logits.float(), targets[idx].to(self.device))
+                loss = F.cross_entropy(logits.float(), targets[idx].to(self.device), reduction="none")
+                loss = (loss * scale[idx].to(self.device)).mean()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -182,6 +196,12 @@ class FineTuneStudent(Student):
         seconds = time.perf_counter() - start
         seen = len(examples) * self.epochs
         return {"seconds": seconds, "examples_per_s": seen / seconds, "epochs": self.epochs, "n": len(examples)}
+
+    def save(self, path: str) -> None:
+        if not self._fitted:
+            raise ConfigError("the student has not been trained yet: call fit() before save()")
+        self._model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
 
     def predict(self, examples: Sequence[Example], progress: Progress | None = None) -> Predictions:
         if not self._fitted:
@@ -202,6 +222,16 @@ class FineTuneStudent(Student):
                 if progress:
                     progress(done, len(examples))
         return predictions_from(self.labels, probs)
+
+
+def example_weights(weights: Sequence[float] | None, n: int) -> torch.Tensor:
+    """Per-example loss weights scaled to mean 1 (so the learning rate means the same with and without them)."""
+    if weights is None:
+        return torch.ones(n)
+    w = torch.tensor([float(x) for x in weights])
+    if len(w) != n or bool((w < 0).any()) or float(w.sum()) <= 0:
+        raise ConfigError(f"give one non-negative weight per training example ({n}), not all zero")
+    return w * (n / w.sum())
 
 
 def predictions_from(labels: Sequence[str], probs: torch.Tensor) -> Predictions:

@@ -1,0 +1,210 @@
+"""The model a user keeps: the student trained on the synthetic data of the best round *and* the real labels.
+
+The best round is the one with the highest check accuracy. Each recipe of ``final.recipes`` is trained on that
+round's accepted synthetic examples and the validation examples, and scored on the check split; the best one is
+kept. With ``final.refit_with_check`` the chosen recipe is trained once more with the check examples added to the
+real labels, and that model is saved: it has seen every real label, and the check accuracy reported for it is the
+one measured before the refit (honest, if slightly pessimistic: the saved model learnt from more real labels).
+No choice reads the test split; its accuracy is computed for the report only.
+
+Recipes:
+- ``real``: the real labels alone (what the user would have without S3; kept as a candidate so synthetic data
+  that does not help is not forced on them);
+- ``joint``: synthetic and real examples pooled, each weighing the same;
+- ``weighted``: pooled, each real example weighing ``n_synthetic / n_real``, so the real labels count as much as
+  all the synthetic data together;
+- ``two_stage``: the synthetic data first, then the real labels, going on from those weights.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from s3_magic.engine import training
+from s3_magic.engine.context import RunContext
+from s3_magic.engine.loop import best_round, steering_metric
+from s3_magic.errors import S3Error
+from s3_magic.example import Example
+
+RECIPES = ("real", "joint", "weighted", "two_stage")
+
+
+def final_folder(ctx: RunContext) -> Path:
+    """Where the final model goes by default: ``<run folder>/<run id>-final``."""
+    return ctx.store.folder / f"{ctx.run_id}-final"
+
+
+def fit_recipe(
+    ctx: RunContext, recipe: str, synthetic: Sequence[Example], real: Sequence[Example], stage: str = "final"
+) -> Any:
+    """A fresh student trained by ``recipe`` on ``synthetic`` and ``real`` examples."""
+    student = training.make_student(ctx)
+    seed = ctx.task.seed
+
+    def progress(d: int, t: int) -> None:
+        ctx.reporter.progress(f"{stage} {recipe}", d, t)
+
+    if recipe == "real" or not synthetic:
+        student.fit(list(real), seed=seed, progress=progress)
+    elif recipe == "joint":
+        student.fit([*synthetic, *real], seed=seed, progress=progress)
+    elif recipe == "weighted":
+        weight = len(synthetic) / max(len(real), 1)
+        weights = [1.0] * len(synthetic) + [weight] * len(real)
+        student.fit([*synthetic, *real], seed=seed, progress=progress, weights=weights)
+    elif recipe == "two_stage":
+        student.fit(list(synthetic), seed=seed, progress=progress)
+        student.fit(list(real), seed=seed, progress=progress, warm_start=True)
+    else:
+        raise S3Error(f"unknown final recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    return student
+
+
+def usable_recipes(ctx: RunContext, synthetic: Sequence[Example]) -> list[str]:
+    """The task's recipes this run and student can train (``real`` alone when there is no synthetic data)."""
+    if not synthetic:
+        return ["real"]
+    probe = training.make_student(ctx)
+    recipes = list(dict.fromkeys(ctx.task.final.recipes))
+    if not getattr(probe, "supports_warm_start", False) and "two_stage" in recipes:
+        recipes.remove("two_stage")
+        ctx.reporter.message("final: this student cannot go on from a previous fit; two_stage is left out")
+    return recipes or ["joint"]
+
+
+def accuracy(student: Any, examples: Sequence[Example]) -> float | None:
+    return student.predict(list(examples)).accuracy([e.label for e in examples]) if examples else None
+
+
+def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any]:
+    """Choose, train and save the final model; store and return its record (see the module doc)."""
+    started = time.time()
+    r = best_round(ctx)
+    if r < 0:
+        raise S3Error("no round has been evaluated yet; train the student first (s3-magic run, or Session.train)")
+    data = ctx.data
+    synthetic = [] if ctx.task.method == "gold" else training.training_examples(ctx, r)
+    real = list(data.gold if ctx.task.method == "gold" else data.validation)
+    candidates = []
+    chosen: tuple[Any, dict[str, Any]] | None = None
+    recipes = usable_recipes(ctx, synthetic)
+    if not data.check:
+        recipes = recipes[:1]  # nothing to choose by: train the first recipe only
+        ctx.reporter.message(f"final: the task has no check split, so the first recipe ({recipes[0]}) is used")
+    for recipe in recipes:
+        ctx.reporter.message(f"final: training recipe {recipe} on {len(synthetic)} synthetic + {len(real)} real")
+        student = fit_recipe(ctx, recipe, synthetic, real)
+        entry = {"recipe": recipe, "check_acc": accuracy(student, data.check), "test_acc": accuracy(student, data.test)}
+        candidates.append(entry)
+        if chosen is None or (entry["check_acc"] or 0.0) > (chosen[1]["check_acc"] or 0.0):
+            chosen = (student, entry)
+    assert chosen is not None
+    student, best = chosen
+    refit = bool(ctx.task.final.refit_with_check and data.check)
+    if refit:
+        ctx.reporter.message(f"final: training {best['recipe']} again with the {len(data.check)} check examples")
+        student = fit_recipe(ctx, best["recipe"], synthetic, [*real, *data.check], stage="refit")
+    path = save_model(ctx, student, out, r, best, candidates, refit) if getattr(student, "can_save", False) else None
+    if path is None:
+        ctx.reporter.message("final: this student cannot be saved as a model folder (use student.mode: finetune)")
+    result = {
+        "round": r,
+        "recipe": best["recipe"],
+        "check_acc": best["check_acc"],
+        "n_check": len(data.check),
+        "selected_by": steering_metric(ctx) if data.check else None,
+        "test_acc": accuracy(student, data.test),
+        "refit_with_check": refit,
+        "n_train": len(synthetic) + len(real) + (len(data.check) if refit else 0),
+        "n_synthetic": len(synthetic),
+        "n_real": len(real) + (len(data.check) if refit else 0),
+        "candidates": candidates,
+        "seconds": round(time.time() - started, 2),
+        "path": None if path is None else str(path),
+    }
+    ctx.store.set_final(ctx.run_id, result)
+    ctx.final_student = student
+    return result
+
+
+def save_model(
+    ctx: RunContext,
+    student: Any,
+    out: str | Path | None,
+    round: int,
+    best: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    refit: bool,
+) -> Path:
+    """Write the model folder with its card; it appears whole (replacing an older one) or not at all."""
+    target = Path(out).expanduser() if out is not None else final_folder(ctx)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        student.save(str(tmp))
+        (tmp / "README.md").write_text(model_card(ctx, round, best, candidates, refit), encoding="utf-8")
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: list[dict[str, Any]], refit: bool) -> str:
+    """A Hugging Face model card naming the run, its data, its rounds and the check accuracy."""
+    task, data = ctx.task, ctx.data
+    rows = [r for r in ctx.store.rounds(ctx.run_id) if r["status"] == "evaluated"]
+    kinds = Counter(r["kind"] for r in ctx.store.examples(ctx.run_id, max_round=round, accepted=True) if r["text"])
+    labels = ", ".join(task.label_names)
+
+    def pct(x: Any) -> str:
+        return "–" if x is None else f"{100 * x:.1f}%"
+
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags: [s3-magic, synthetic-data]",
+        "---",
+        f"# {task.name}: the final S3 model of run `{ctx.run_id}`",
+        "",
+        f"A {task.student.model} student ({task.student.mode}) for the labels {labels}, made by s3-magic "
+        f"(Synthesis Step by Step). Task: {task.description or task.name} ({task.kind}).",
+        "",
+        f"- Synthetic data: the {sum(kinds.values())} accepted examples of rounds 0–{round} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}); LLM `{task.llm.spec}`.",
+        f"- Real labels: {len(data.validation)} validation examples"
+        + (f" and, in the last training, the {len(data.check)} check examples" if refit else "")
+        + ".",
+        f"- Recipe: `{best['recipe']}`, chosen on the check split from "
+        + ", ".join(f"`{c['recipe']}` {pct(c['check_acc'])}" for c in candidates)
+        + ".",
+        f"- **Check accuracy: {pct(best['check_acc'])}** on {len(data.check)} real labelled examples the loop "
+        "never extrapolated, showed to the LLM or judged"
+        + (" (measured before the check examples were added to the training data)." if refit else "."),
+        "",
+        "| round | train | validation acc | check acc |",
+        "| ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r['round']} | {r.get('n_train', '')} | {pct(r.get('val_acc'))} | {pct(r.get('check_acc'))} |"
+            for r in rows
+        ],
+        "",
+        "Validation accuracy is optimistic: the loop extrapolates the validation errors. Load the model with "
+        "`AutoModelForSequenceClassification.from_pretrained(folder)`; `config.id2label` names the labels.",
+        "",
+    ]
+    return "\n".join(lines)
