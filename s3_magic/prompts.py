@@ -2,12 +2,19 @@
 other characters in user text or examples are never interpreted.
 
 Placeholders: ``$text_kind`` ``$label`` (the label's prompt words) ``$description`` (label description)
-``$rationales`` ``$n`` ``$example`` ``$first`` ``$second`` ``$first_name`` ``$second_name`` ``$length_hint``.
+``$rationales`` ``$n`` ``$example`` ``$examples`` ``$first`` ``$second`` ``$first_name`` ``$second_name``
+``$length_hint``.
+
+The defaults name no domain: every task word comes from the task (``prompts.text_kind``, the label words and
+descriptions), so the same templates serve sentiment, topic, entailment or question-pair tasks. ``$label`` is
+always used as a modifier of ``$text_kind`` ("a $label $text_kind": "a positive movie review", "a Sports news
+article"), so label words should read that way.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from string import Template
 
 from s3_magic.errors import ConfigError
@@ -17,10 +24,11 @@ from s3_magic.task import LabelSpec, TaskSpec
 
 SINGLE = {
     "rationale": (
-        "Think of many different $text_kind texts that are $label.$description_clause "
-        "List $n different short reasons or aspects that make a $text_kind $label. "
+        "List $n different short reasons or topics that fit a $label $text_kind$description_clause. "
         "Write one reason per line, each a few words long."
     ),
+    # with sizes.rationale_demonstrations: real examples shown before the rationale request
+    "rationale_examples": "Real examples of a $label $text_kind:\n$examples",
     "seed": ("Write a $label $text_kind that talks about: $rationales.$length_hint Write only the $text_kind itself."),
     "seed_plain": "Write a $label $text_kind.$length_hint Write only the $text_kind itself.",
     "zerogen": "Write a $label $text_kind.$length_hint Write only the $text_kind itself.",
@@ -31,13 +39,19 @@ SINGLE = {
     ),
     # the follow-up turn of the default extrapolation conversation (see Prompts.error)
     "error_again": (
-        "Write another $label $text_kind about a different aspect of a film.$length_hint "
+        "Write another $label $text_kind about a different aspect of the same subject.$length_hint "
         "Write only the $text_kind itself."
     ),
+    # with sizes.demonstrations: the request after the first demonstration, and the last one without rationales
+    "seed_again": "Write another $label $text_kind.$length_hint Write only the $text_kind itself.",
 }
 
 PAIR = {
-    "rationale": SINGLE["rationale"],
+    "rationale": (
+        "List $n different short reasons why a $second_name can be $label given the $first_name$description_clause. "
+        "Write one reason per line, each a few words long."
+    ),
+    "rationale_examples": "Real pairs where the $second_name is $label given the $first_name:\n$examples",
     "seed": (
         "$first_name: $first\n"
         "Write one short $second_name sentence that is $label given the $first_name.$length_hint "
@@ -55,7 +69,9 @@ PAIR = {
     ),
 }
 PAIR["seed_plain"] = PAIR["seed"]
-PAIR["error_again"] = SINGLE["error_again"]
+# not used by the pair defaults (the pair error prompt is one message, and every pair demonstration is asked for
+# with its own first text), kept so that overrides are checked the same way
+PAIR.update({name: SINGLE[name] for name in ("error_again", "seed_again")})
 
 
 class Prompts:
@@ -66,7 +82,8 @@ class Prompts:
         defaults = PAIR if task.is_pair else SINGLE
         p = task.prompts
         overrides = {"rationale": p.rationale, "seed": p.seed, "seed_plain": p.seed_plain, "error": p.error,
-                     "error_again": p.error_again, "zerogen": p.zerogen}  # fmt: skip
+                     "error_again": p.error_again, "zerogen": p.zerogen, "seed_again": p.seed_again,
+                     "rationale_examples": p.rationale_examples}  # fmt: skip
         self.templates = {name: Template(overrides[name] or text) for name, text in defaults.items()}
         for name, tpl in self.templates.items():
             bad = _unknown_placeholders(tpl)
@@ -84,20 +101,65 @@ class Prompts:
             "text_kind": p.text_kind, "label": label.prompt_word, "description": desc,
             "description_clause": f" ({desc})" if desc else "", "length_hint": hint,
             "first_name": p.first_name, "second_name": p.second_name, "n": "", "rationales": "",
-            "example": "", "first": "", "second": "",
+            "example": "", "examples": "", "first": "", "second": "",
         }  # fmt: skip
         return self.templates[name].substitute({**base, **values}).strip()
 
     def _prompt(self, content: str, sample: str) -> Prompt:
         return Prompt.user(content, sample=sample, system=self.task.prompts.system)
 
-    def rationale(self, label: LabelSpec, n: int, sample: str) -> Prompt:
-        return self._prompt(self._fill("rationale", label, n=str(n)), sample)
-
-    def seed(self, label: LabelSpec, rationales: list[str], sample: str, context: str | None = None) -> Prompt:
-        name = "seed" if rationales or self.task.is_pair else "seed_plain"
-        content = self._fill(name, label, rationales="; ".join(rationales), first=context or "")
+    def rationale(self, label: LabelSpec, n: int, sample: str, examples: Sequence[Example] = ()) -> Prompt:
+        """The request for ``n`` rationales of ``label``; with ``examples`` (real examples of the label, from
+        ``sizes.rationale_demonstrations``) the ``rationale_examples`` lines come first, one example per line."""
+        content = self._fill("rationale", label, n=str(n))
+        if examples:
+            shown = self._fill("rationale_examples", label, examples="\n".join(self._shown(e) for e in examples))
+            content = f"{shown}\n\n{content}"
         return self._prompt(content, sample)
+
+    def _shown(self, example: Example) -> str:
+        """One real example as one line of a prompt (line breaks inside it become spaces): ``- text``, or
+        ``- first_name: text | second_name: text_b``."""
+        text = " ".join(example.text.split())
+        if example.text_b is None:
+            return f"- {text}"
+        p = self.task.prompts
+        return f"- {p.first_name}: {text} | {p.second_name}: {' '.join(example.text_b.split())}"
+
+    def seed(
+        self,
+        label: LabelSpec,
+        rationales: list[str],
+        sample: str,
+        context: str | None = None,
+        demonstrations: Sequence[Example] = (),
+    ) -> Prompt:
+        """The seed prompt of one example of ``label``.
+
+        Without ``demonstrations`` it is one message: ``seed`` with the rationales (and, on a pair task, the
+        context as ``$first``), or ``seed_plain`` without rationales. With ``demonstrations`` (real examples of
+        the label, from ``sizes.demonstrations``) it is a conversation in the shape of :meth:`error`: each
+        demonstration is the LLM's own earlier answer to a request (single text: ``seed_plain``, then
+        ``seed_again``; pair: ``seed_plain`` with the demonstration's own first text, answered by its second text),
+        and the last request is ``seed`` (with the rationales, or the pair context) or, without rationales on a
+        single-text task, ``seed_again``.
+        """
+        pair = self.task.is_pair
+        name = "seed" if rationales or pair else "seed_plain"
+        if not demonstrations:
+            content = self._fill(name, label, rationales="; ".join(rationales), first=context or "")
+            return self._prompt(content, sample)
+        messages = []
+        for i, demo in enumerate(demonstrations):
+            if pair:
+                ask, answer = self._fill("seed_plain", label, first=demo.text), demo.text_b or ""
+            else:
+                ask, answer = self._fill("seed_plain" if i == 0 else "seed_again", label), demo.text
+            messages += [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}]
+        last = "seed" if rationales or pair else "seed_again"
+        final = self._fill(last, label, rationales="; ".join(rationales), first=context or "")
+        messages.append({"role": "user", "content": final})
+        return Prompt.chat(messages, sample, system=self.task.prompts.system)
 
     def zerogen(self, label: LabelSpec, sample: str, context: str | None = None) -> Prompt:
         return self._prompt(self._fill("zerogen", label, first=context or ""), sample)
@@ -126,7 +188,7 @@ class Prompts:
 
 _KNOWN = {
     "text_kind", "label", "description", "description_clause", "length_hint", "first_name", "second_name", "n",
-    "rationales", "example", "first", "second",
+    "rationales", "example", "examples", "first", "second",
 }  # fmt: skip
 
 

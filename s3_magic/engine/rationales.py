@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 from s3_magic.engine.context import RunContext
 from s3_magic.errors import S3Error
+from s3_magic.example import Example
 from s3_magic.prompts import Prompts, parse_rationales
 
 #: at most this many LLM calls per label while collecting distinct rationales
 MAX_CALLS_PER_LABEL = 8
+
+#: the stored source of LLM rationales written after real examples: ``"llm from val:3,val:17"``
+FROM_EXAMPLES = "llm from "
 
 
 def generate_rationales(ctx: RunContext, prompts: Prompts) -> dict[str, list[str]]:
     """Make (or reuse) ``rationales_per_label`` distinct rationales per label; returns them by label.
 
     Labels that already have rationales in the store (from the LLM, the task file or the user)
-    are left alone, so editing them before seed synthesis sticks.
+    are left alone, so editing them before seed synthesis sticks. With ``sizes.rationale_demonstrations`` each
+    call shows real validation examples of the label first, and each rationale is stored with the uids of the
+    examples its call showed (see :func:`demonstration_uids`).
     """
     task, store = ctx.task, ctx.store
     want = task.sizes.rationales_per_label
@@ -26,12 +35,16 @@ def generate_rationales(ctx: RunContext, prompts: Prompts) -> dict[str, list[str
         if given:
             store.add_rationales(ctx.run_id, label.name, given, source="task")
             continue
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, str]] = {}  # casefolded -> (rationale, source)
         for call in range(MAX_CALLS_PER_LABEL):
-            prompt = prompts.rationale(label, want, sample=f"rationale:{label.name}:{call}")
+            shown = rationale_demonstrations(ctx, label.name, call)
+            prompt = prompts.rationale(label, want, sample=f"rationale:{label.name}:{call}", examples=shown)
+            source = FROM_EXAMPLES + ",".join(e.uid for e in shown) if shown else "llm"
+            shown_words = [set(_words(f"{e.text} {e.text_b or ''}")) for e in shown]
             for _, completion in ctx.llm.generate([prompt], step="r0:rationales"):
                 for item in parse_rationales(completion.text):
-                    found.setdefault(item.casefold(), item)
+                    if not _copies(item, shown_words):  # a shown example copied back is not a reason
+                        found.setdefault(item.casefold(), (item, source))
             ctx.reporter.progress(f"rationales {label.name}", min(len(found), want), want)
             if len(found) >= want:
                 break
@@ -40,8 +53,21 @@ def generate_rationales(ctx: RunContext, prompts: Prompts) -> dict[str, list[str
                 f"the LLM wrote no usable rationales for label {label.name!r}; list them under "
                 "rationales: in the task, or use a stronger model"
             )
-        store.add_rationales(ctx.run_id, label.name, list(found.values())[:want])
+        kept = list(found.values())[:want]
+        for source, group in itertools.groupby(kept, key=lambda item: item[1]):  # in order, one insert per source
+            store.add_rationales(ctx.run_id, label.name, [text for text, _ in group], source=source)
     return rationales_by_label(ctx)
+
+
+def rationale_demonstrations(ctx: RunContext, label: str, call: int) -> list[Example]:
+    """The real examples shown in rationale call ``call`` of ``label`` (``sizes.rationale_demonstrations`` of
+    them, fewer when the label has fewer). Drawn from the validation split only, never the check or test split,
+    by a generator that depends only on the task seed, the label and the call."""
+    k = ctx.task.sizes.rationale_demonstrations
+    if not k:
+        return []
+    pool = [e for e in ctx.data.validation if e.label == label]
+    return ctx.rng(f"rationale-demos:{label}:{call}").sample(pool, min(k, len(pool)))
 
 
 def rationales_by_label(ctx: RunContext) -> dict[str, list[str]]:
@@ -49,3 +75,31 @@ def rationales_by_label(ctx: RunContext) -> dict[str, list[str]]:
     for row in ctx.store.rationales(ctx.run_id):
         out.setdefault(row["label"], []).append(row["text"])
     return out
+
+
+def rationale_demonstration_uids(ctx: RunContext) -> dict[str, dict[str, list[str]]]:
+    """By label and rationale text: the uids of the real examples shown when the LLM wrote that rationale
+    (empty for rationales written without examples, from the task file or by the user)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for row in ctx.store.rationales(ctx.run_id):
+        uids = out.setdefault(row["label"], {}).setdefault(row["text"], [])
+        uids.extend(u for u in demonstration_uids(row["source"]) if u not in uids)
+    return out
+
+
+def demonstration_uids(source: str) -> list[str]:
+    """The example uids recorded in a rationale's stored ``source`` (``"llm from val:3,val:17"``); [] otherwise."""
+    return source[len(FROM_EXAMPLES) :].split(",") if source.startswith(FROM_EXAMPLES) else []
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def _copies(item: str, shown: list[set[str]]) -> bool:
+    """True when ``item`` (six words or more) is mostly words of one shown example: the LLM copied the example
+    back, perhaps a little changed, instead of giving a reason. Short items ("a transfer deal") are kept."""
+    words = _words(item)
+    if len(words) < 6:
+        return False
+    return any(sum(w in example for w in words) >= 0.8 * len(words) for example in shown)

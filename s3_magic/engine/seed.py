@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from s3_magic.engine.context import RunContext
-from s3_magic.engine.rationales import rationales_by_label
+from s3_magic.engine.rationales import rationale_demonstration_uids, rationales_by_label
 from s3_magic.engine.synthesize import PlannedItem, SynthesisSummary, run_items
+from s3_magic.example import Example
 from s3_magic.prompts import Prompts
 
 
@@ -16,19 +17,46 @@ def balanced_labels(ctx: RunContext, n: int, step: str) -> list[str]:
     return order
 
 
+def seed_demonstrations(ctx: RunContext, label: str, index: int, context: str | None = None) -> list[Example]:
+    """The real examples shown in seed prompt ``index`` of ``label`` (``sizes.demonstrations`` of them, fewer
+    when the label has fewer).
+
+    Drawn from the validation split only (never the check or test split), by a generator that depends only on
+    the task seed and the prompt's index, so the same seed gives the same prompts and the other choices of the
+    seed step (labels, rationales, contexts) do not move. On a pair task a pair whose first text is the prompt's
+    context is left out (the LLM would copy its second text).
+    """
+    k = ctx.task.sizes.demonstrations
+    if not k:
+        return []
+    pool = [e for e in ctx.data.validation if e.label == label]
+    if context is not None:
+        pool = [e for e in pool if _norm(e.text) != _norm(context)]
+    return ctx.rng(f"seed-demos:{index}").sample(pool, min(k, len(pool)))
+
+
 def plan_seed(ctx: RunContext, prompts: Prompts) -> list[PlannedItem]:
+    """Round 0's prompts. Each origin records the rationales, the uids of the real examples shown as
+    demonstrations (``demonstrations``) and of those shown when its rationales were written
+    (``rationale_demonstrations``)."""
     task = ctx.task
     k = task.sizes.rationales_per_example
     rationales = rationales_by_label(ctx) if k else {}
+    shown_for = rationale_demonstration_uids(ctx) if k else {}
     rng = ctx.rng("seed")
     items = []
     for i, name in enumerate(balanced_labels(ctx, task.sizes.seed_examples, "seed-labels")):
         pool = rationales.get(name, [])
         chosen = rng.sample(pool, min(k, len(pool))) if k else []
         context = rng.choice(ctx.data.contexts) if task.is_pair else None
+        demos = seed_demonstrations(ctx, name, i, context)
         key = f"seed:{i}"
-        prompt = prompts.seed(task.label(name), chosen, sample=key, context=context)
-        origin = {"method": "seed", "rationales": chosen}
+        prompt = prompts.seed(task.label(name), chosen, sample=key, context=context, demonstrations=demos)
+        behind = shown_for.get(name, {})
+        origin = {
+            "method": "seed", "rationales": chosen, "demonstrations": [e.uid for e in demos],
+            "rationale_demonstrations": list(dict.fromkeys(u for r in chosen for u in behind.get(r, []))),
+        }  # fmt: skip
         items.append(PlannedItem(key, prompt, name, origin, context))
     return items
 
@@ -78,3 +106,7 @@ def synthesize_zerogen(ctx: RunContext, prompts: Prompts, n: int, accepted: int 
         total.rejected.update(part.rejected)
         used += len(chunk)
     return total
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
