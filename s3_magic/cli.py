@@ -9,9 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3_magic.engine.context import Reporter
-from s3_magic.errors import S3Error
+from s3_magic.errors import S3Error, StoreError
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+FINAL_HELP = (
+    "Train the model a user keeps: the student trained on the synthetic data of the round with the best check "
+    "accuracy plus the real labelled examples, with the recipe that scores best on the check split (real examples "
+    "held out of the loop). It is saved as a Hugging Face model folder with a model card, loadable with "
+    "AutoModelForSequenceClassification.from_pretrained. Test accuracy is only reported."
+)
 
 
 class TqdmReporter(Reporter):
@@ -55,7 +61,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
-    from s3_magic.report import rejection_summary, rounds_table
+    from s3_magic.report import final_summary, rejection_summary, rounds_table
 
     reporter.close()
     rows = session.rounds()
@@ -67,7 +73,13 @@ def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
         f"LLM: {usage['calls']:,} calls paid by this run, {usage['prompt_tokens']:,} prompt + "
         f"{usage['completion_tokens']:,} completion tokens; wall time {time.time() - started:.1f} s"
     )
-    print(f"export: s3-magic export {session.run_id} --folder {session.store.folder} --out data.jsonl")
+    where = f"{session.run_id} --folder {session.store.folder}"
+    result = session.final_result()
+    if result is not None:
+        print(final_summary(result))
+    elif session.best_round() >= 0:
+        print(f"final model: not trained yet; s3-magic final {where}")
+    print(f"export: s3-magic export {where} --out data.jsonl")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -84,6 +96,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"run {session.run_id} in {session.store.folder}", file=sys.stderr)
     try:
         session.run()
+        if not args.no_final:
+            reporter.message("training the final model on the best round's data and the real labels")
+            session.final()
     finally:
         _finish(session, started, reporter)
 
@@ -119,6 +134,24 @@ def cmd_show(args: argparse.Namespace) -> None:
 
     session = Session.open(args.run, folder=args.folder)
     _finish(session, time.time(), TqdmReporter(True))
+
+
+def cmd_final(args: argparse.Namespace) -> None:
+    from s3_magic.report import final_summary
+    from s3_magic.session import Session
+
+    reporter = TqdmReporter(args.quiet)
+    session = Session.open(args.run, folder=args.folder, reporter=reporter)
+    if session.best_round() < 0:
+        raise StoreError(
+            f"run {session.run_id!r} has no evaluated round yet; finish it first with s3-magic resume {session.run_id}"
+        )
+    try:
+        result = session.final(args.out)
+    finally:
+        reporter.close()
+    print(f"run {session.run_id} ({session.task.name})")
+    print(final_summary(result))
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
@@ -174,7 +207,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="s3-magic", description="S3: iterative dataset synthesis by extrapolating errors")
+    p = argparse.ArgumentParser(
+        prog="s3-magic",
+        description="S3: iterative dataset synthesis by extrapolating errors",
+        epilog=(
+            "Each round reports validation accuracy (optimistic: the loop extrapolates those examples) and check "
+            "accuracy (real examples held out of the loop: what every choice reads). 'run' ends by training the "
+            "final model; 'final' trains it for an existing run."
+        ),
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__import__('s3_magic').__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -189,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    sp = sub.add_parser("run", help="start a run of a task file")
+    sp = sub.add_parser(
+        "run",
+        help="start a run of a task file",
+        description="Start a run: seed data, the error-extrapolation rounds, then the final model (see 'final').",
+    )
     sp.add_argument("task", help="task YAML file")
     sp.add_argument("--name", help="run name (default: task-date-time-id)")
     sp.add_argument("--seed-examples", type=int, help="number of seed examples")
@@ -197,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--student-mode", choices=["finetune", "fast"], help="fine-tune the student or the fast mode")
     sp.add_argument("--seed", type=int, help="random seed")
     sp.add_argument("--dry-run", action="store_true", help="check the task and estimate LLM calls; write nothing")
+    sp.add_argument("--no-final", action="store_true", help="stop after the rounds, without training the final model")
     folder(sp)
     settings(sp)
     sp.set_defaults(func=cmd_run)
@@ -211,7 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     folder(sp)
     sp.set_defaults(func=cmd_runs)
 
-    sp = sub.add_parser("show", help="print a run's round table")
+    sp = sub.add_parser("final", help="train the model to keep on a run's best round and the real labels",
+                        description=FINAL_HELP)  # fmt: skip
+    sp.add_argument("run", nargs="?", help="run id (default: the newest)")
+    sp.add_argument("--out", help="folder for the model (default: <run folder>/<run id>-final)")
+    folder(sp)
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_final)
+
+    sp = sub.add_parser("show", help="print a run's round table (and its final model)")
     sp.add_argument("run", nargs="?", help="run id (default: the newest)")
     folder(sp)
     sp.set_defaults(func=cmd_show)

@@ -1,4 +1,5 @@
-"""Export a run's synthetic data with its provenance: JSONL, CSV or a saved Hugging Face dataset."""
+"""Export a run's synthetic data with its provenance: JSONL, CSV or a saved Hugging Face dataset (with a dataset
+card, ``README.md``, that says how the data was made and how well a student trained on it did per round)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,22 @@ from s3_magic.errors import ConfigError, StoreError
 from s3_magic.store import RunStore
 
 FORMATS = ("jsonl", "csv", "hf")
+CARD = "README.md"
+#: what the exported columns hold (for the dataset card)
+COLUMN_NOTES = {
+    "id": "the example's id in the run",
+    "text": "the example (on a pair task: the first text, a real context)",
+    "text_b": "the second text of a pair, written by the LLM",
+    "label": "the label the LLM was asked to write",
+    "round": "0: seed data; r > 0: extrapolated from the student's errors of round r - 1",
+    "kind": "seed (from sampled rationales), extrapolated (from a validation error) or zerogen",
+    "rationales": "JSON list of the rationales a seed example was written from",
+    "from_uid": "the validation example an extrapolation came from",
+    "from_text": "that validation example's text",
+    "backend": "the LLM backend", "model": "the LLM", "prompt_hash": "hash of the prompt",
+    "verdict": "ok, or why the filters rejected it", "accepted": "whether training uses it",
+    "edited": "whether a person edited the text",
+}  # fmt: skip
 
 
 def export_rows(store: RunStore, run_id: str, include_rejected: bool = False) -> list[dict[str, Any]]:
@@ -64,9 +81,77 @@ def export_run(
             from datasets import Dataset
 
             Dataset.from_list(rows).save_to_disk(str(staged))
+            card = staged / CARD
+            old = card.read_text(encoding="utf-8") + "\n\n" if card.exists() else ""
+            card.write_text(old + dataset_card(store, run_id, rows, include_rejected), encoding="utf-8")
         if target.is_dir() and format == "hf":
             shutil.rmtree(target)
         os.replace(staged, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def dataset_card(store: RunStore, run_id: str, rows: list[dict[str, Any]], include_rejected: bool = False) -> str:
+    """A Hugging Face dataset card (Markdown with YAML front matter) for the exported ``rows`` of a run: the run,
+    the task, the LLM, the rounds (training size, validation / check / test accuracy, rejections), the filter
+    rejections, the final model (when one was trained) and the columns."""
+    from s3_magic.report import accuracy_phrase, final_summary, rounds_markdown
+
+    spec = store.get_run(run_id)["task"]["spec"]
+    final = store.final(run_id)
+    rounds = store.rounds(run_id)
+    labels: dict[str, int] = {}
+    for r in rows:
+        labels[r["label"]] = labels.get(r["label"], 0) + 1
+    which = "every example, with the ones rejected (`accepted` false)" if include_rejected else "accepted examples"
+    out = [
+        "---",
+        "tags: [synthetic, s3-magic]",
+        "task_categories: [text-classification]",
+        "---",
+        "",
+        f"# Synthetic data of run `{run_id}` (task `{spec.get('name')}`)",
+        "",
+        f"{len(rows):,} {which}, written by `{spec.get('llm', {}).get('spec')}` with s3-magic's "
+        f"`{spec.get('method', 's3')}` method (S3, Synthesis Step by Step: a small student is trained on the "
+        "synthetic data and the examples it gets wrong among real labelled ones are extrapolated into new data, "
+        "round by round).",
+    ]
+    if spec.get("description"):
+        out += ["", f"Task: {spec['description']}"]
+    out += ["", "Labels: " + ", ".join(f"`{k}` {v:,}" for k, v in labels.items()) + "."]
+    evaluated = [r for r in rounds if r.get("val_acc") is not None]
+    out += ["", "## Rounds", ""]
+    if rounds:
+        out.append(rounds_markdown(rounds))
+        out += ["", "`train`: examples the student was trained on; `new`: examples accepted that round; "
+                "`rejected`: examples the filters threw out that round."]  # fmt: skip
+        notes = ["validation accuracy is optimistic, since the loop extrapolated the student's errors on those "
+                 "examples"]  # fmt: skip
+        if any(r.get("check_acc") is not None for r in evaluated):
+            notes.append("check accuracy is on real labelled examples held out of the loop (never extrapolated, "
+                         "never shown to the LLM): the honest estimate every choice reads")  # fmt: skip
+        if any(r.get("test_acc") is not None for r in evaluated):
+            notes.append("test accuracy is only reported, never used to decide anything")
+        note = "; ".join(notes)
+        out += ["", note[0].upper() + note[1:] + "."]
+        last = f"Last round {evaluated[-1]['round']}: {accuracy_phrase(evaluated[-1])}." if evaluated else ""
+        out += ["", last or "No round is evaluated yet."]
+    else:
+        out.append("No data is made yet.")
+    out += ["", "## Filter rejections", ""]
+    total: dict[str, int] = {}
+    for r in rounds:
+        for reason, n in (r.get("rejected") or {}).items():
+            total[reason] = total.get(reason, 0) + n
+    if total:
+        out += ["| reason | examples |", "| --- | ---: |"]
+        out += [f"| {k} | {v:,} |" for k, v in sorted(total.items(), key=lambda x: -x[1])]
+    else:
+        out.append("The filters rejected nothing.")
+    if final:
+        out += ["", "## Final model", "", "```text", final_summary(final), "```"]
+    present = [k for k in COLUMN_NOTES if rows and k in rows[0]]
+    out += ["", "## Columns", ""] + [f"- `{k}`: {COLUMN_NOTES[k]}" for k in present]
+    return "\n".join(out) + "\n"

@@ -7,6 +7,7 @@ and the views that display it. Nothing here imports IPython.
 >>> from s3_magic import notebook as nb                      # doctest: +SKIP
 >>> nb.synthesize("sst2", folder="s3_runs", llm="fake:x")    # doctest: +SKIP
 >>> nb.iterate(rounds=2).rounds                              # doctest: +SKIP
+>>> nb.final().value["check_acc"]                            # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from s3_magic.engine.context import Reporter
 from s3_magic.errors import ConfigError, StoreError
+from s3_magic.report import accuracy_phrase
 from s3_magic.session import DEFAULT_FOLDER, Session
 from s3_magic.store import DB_NAME, RunStore
 from s3_magic.views.base import View, bundle
@@ -125,6 +127,11 @@ def _last_evaluated(session: Session) -> int:
     return max((r["round"] for r in session.rounds() if r["status"] == "evaluated"), default=-1)
 
 
+def _chart(session: Session) -> RoundChart:
+    """The round chart with the best round (by check accuracy) marked."""
+    return RoundChart(session.rounds(), best=session.best_round())
+
+
 # -- views of a session -------------------------------------------------------------------------------
 def _rationale_editor(session: Session) -> RationaleEditor:
     seeded = any(r["round"] == 0 for r in session.rounds())
@@ -144,7 +151,7 @@ def _errors_result(session: Session, round: int, heading: str, page_size: int | 
     kids = [c for cs in table.children.values() for c in cs]
     return Result(
         heading,
-        [table, RoundChart(session.rounds())],
+        [table, _chart(session)],
         {"errors": rows, "extrapolated": kids, "rounds": session.rounds()},
     )
 
@@ -197,7 +204,7 @@ def train(*, reporter: Reporter | None = None, page_size: int | None = None) -> 
     r = session.next_round()
     with _reporting(session, reporter):
         stats = session.train()
-    head = _run_heading(session, f"round {r}: validation accuracy {100 * stats['val_acc']:.1f}%")
+    head = _run_heading(session, f"round {r}: {accuracy_phrase(stats)}")
     return _errors_result(session, r if r is not None else _last_evaluated(session), head, page_size)
 
 
@@ -213,7 +220,7 @@ def iterate(
     with _reporting(session, reporter):
         rows = session.iterate(rounds)
     last = rows[-1]
-    head = _run_heading(session, f"round {last['round']}: validation accuracy {100 * last['val_acc']:.1f}%")
+    head = _run_heading(session, f"round {last['round']}: {accuracy_phrase(last)}")
     return _errors_result(session, max(last["round"] - 1, 0), head, page_size)
 
 
@@ -280,18 +287,66 @@ def rationales(label: str | None = None, texts: Sequence[str] | None = None) -> 
 
 
 def status() -> Result:
-    """The current run: its state, rounds, data and LLM usage."""
+    """The current run: its state, rounds, the best round (by check accuracy), the final model, data and LLM usage."""
     session = current()
     run, usage = session.store.get_run(session.run_id), session.usage()
+    rounds, best, done = session.rounds(), session.best_round(), session.final_result()
     info = {
         "run": session.run_id, "task": session.task.name, "status": run["status"], "message": run["message"] or "",
         "folder": str(session.store.folder), "accepted": len(session.examples(accepted=True)),
         "llm": session.task.llm.spec, "llm_calls": usage["calls"],
         "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+        "best_round": "" if best < 0 else best,
+        "final_model": (done.get("path") or "trained, not saved (this student cannot be)") if done
+        else "not trained yet (%s3_final)",
     }  # fmt: skip
     table = TableView([{"key": k, "value": v} for k, v in info.items()], [("key", "field"), ("value", "value")])
-    rounds = session.rounds()
-    return Result(_run_heading(session, "status"), [table, RoundChart(rounds)], {"rounds": rounds, "run": [info]})
+    head = _run_heading(session, "status")
+    row = next((r for r in rounds if r["round"] == best), None)
+    if row is not None:
+        head += f"; best round {best}: {accuracy_phrase(row)}"
+    return Result(head, [table, _chart(session)], {"rounds": rounds, "run": [info]})
+
+
+def final(out: str | Path | None = None, *, reporter: Reporter | None = None) -> Result:
+    """Train the model to keep: the student on the synthetic data of the best round (by check accuracy) plus the
+    real labels, with the recipe that scores best on the check split; saved as a Hugging Face model folder
+    (``out``, default ``<run folder>/<run id>-final/``). Test accuracy is only reported."""
+    session = current()
+    if _last_evaluated(session) < 0:
+        raise StoreError("no round is evaluated yet; run the rounds first with %s3_iterate (or %s3_train)")
+    with _reporting(session, reporter):
+        result = session.final(out)
+    cands = [
+        {**c, "kept": "yes" if c.get("recipe") == result.get("recipe") else "",
+         "check": _pct(c.get("check_acc")), "test": _pct(c.get("test_acc"))}
+        for c in result.get("candidates") or []
+    ]  # fmt: skip
+    cols = [("recipe", "recipe"), ("check", "check acc"), ("test", "test acc"), ("kept", "kept")]
+    if not any(c["test"] for c in cands):
+        cols.remove(("test", "test acc"))
+    saved = result.get("path")
+    note = f"saved to {saved} (load it with AutoModelForSequenceClassification.from_pretrained)" if saved else (
+        "not saved: this student cannot be saved as a model folder (student.mode: finetune can)")  # fmt: skip
+    refit = ", retrained with the check examples after choosing" if result.get("refit_with_check") else ""
+    note = (
+        f"{result.get('n_train')} training examples ({result.get('n_synthetic')} synthetic, {result.get('n_real')} "
+        f"real{refit}), {float(result.get('seconds') or 0):.1f} s; {note}"
+    )
+    if result.get("test_acc") is not None:
+        note = f"test accuracy {_pct(result['test_acc'])} (report only); " + note
+    table = TableView(cands, cols, title="recipes tried (each scored on the check split)", note=note)
+    check = _pct(result.get("check_acc"))
+    what = f"final model: recipe {result.get('recipe')} on round {result.get('round')}"
+    what += f", check accuracy {check}" if check else " (no check split)"
+    return Result(
+        _run_heading(session, what), [table, _chart(session)],
+        {"final": [result], "candidates": result.get("candidates") or [], "rounds": session.rounds()}, value=result,
+    )  # fmt: skip
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}%"
 
 
 def export(path: str | Path, *, format: str = "jsonl", include_rejected: bool = False) -> Result:

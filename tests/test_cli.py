@@ -7,8 +7,17 @@ import json
 import pytest
 import yaml
 from conftest import fake_calls, sst2_task
+from final_fakes import use_final_student
 
 from s3_magic.cli import main
+from s3_magic.report import final_summary, rounds_table
+from s3_magic.session import Session
+
+
+@pytest.fixture
+def toy_student(monkeypatch):
+    """The word-count student, able to take the final step's recipes and to save a model folder."""
+    return use_final_student(monkeypatch)
 
 
 @pytest.fixture
@@ -22,8 +31,11 @@ def test_run_prints_round_table_and_rerun_is_free(task_file, tmp_path, capsys):
     folder = str(tmp_path / "runs")
     assert main(["run", str(task_file), "--folder", folder, "-q"]) == 0
     out = capsys.readouterr().out
-    assert "val acc" in out and "test acc" in out
-    assert out.count("%") >= 4  # val + test accuracy for rounds 0 and 1
+    header = next(line for line in out.splitlines() if line.startswith("round"))
+    assert header.split()[:8] == ["round", "train", "new", "rejected", "val", "acc", "check", "acc"]
+    assert "test acc" in header
+    assert out.count("%") >= 6  # val + check + test accuracy for rounds 0 and 1
+    assert "final model: recipe" in out and "saved to " in out, "run ends with the final step"
     calls = fake_calls()
     assert main(["run", str(task_file), "--folder", folder, "-q", "--name", "again"]) == 0
     out = capsys.readouterr().out
@@ -61,6 +73,7 @@ def test_runs_show_export_and_resume(task_file, tmp_path, capsys):
         (["run", "TASK", "--seed-examples", "0"], "sizes.seed_examples"),
         (["resume", "ghost", "--folder", "FOLDER"], "no run 'ghost'"),
         (["show", "--folder", "FOLDER/empty"], "no run folder"),
+        (["final", "ghost", "--folder", "FOLDER"], "no run 'ghost'"),
         (["export", "--folder", "FOLDER", "--out", "/nonexistent/dir/x.jsonl"], "does not exist"),
     ],
 )
@@ -78,3 +91,80 @@ def test_dry_run_generates_nothing(task_file, tmp_path, capsys):
     assert main(["run", str(task_file), "--folder", str(tmp_path / "r"), "--dry-run"]) == 0
     assert "LLM calls: about" in capsys.readouterr().out
     assert fake_calls() == 0
+
+
+def test_no_final_then_final_and_show(task_file, tmp_path, capsys):
+    folder = str(tmp_path / "runs")
+    assert main(["run", str(task_file), "--folder", folder, "-q", "--name", "r1", "--no-final"]) == 0
+    out = capsys.readouterr().out
+    assert f"final model: not trained yet; s3-magic final r1 --folder {folder}" in out
+    assert not (tmp_path / "runs" / "r1-final").exists()
+    model = tmp_path / "model"
+    assert main(["final", "r1", "--folder", folder, "--out", str(model), "-q"]) == 0
+    out = capsys.readouterr().out
+    stored = Session.open("r1", folder=folder).final_result()
+    assert stored is not None and stored["path"] == str(model)
+    lines = out.strip().splitlines()
+    assert lines[0] == "run r1 (sst2-test)" and len(lines) <= 6, "one short summary"
+    assert lines[1].startswith(f"final model: recipe {stored['recipe']} on round {stored['round']}'s data")
+    assert f"check accuracy {100 * stored['check_acc']:.1f}%, test {100 * stored['test_acc']:.1f}% (report only)" in out
+    assert f"trained on {stored['n_synthetic']} synthetic + {stored['n_real']} real examples" in out
+    tried = ", ".join(f"{c['recipe']} {100 * c['check_acc']:.1f}%" for c in stored["candidates"])
+    assert f"recipes tried, check accuracy: {tried}" in out
+    assert f"saved to {model}" in out and (model / "README.md").exists()
+    assert main(["show", "r1", "--folder", folder]) == 0
+    shown = capsys.readouterr().out
+    assert f"saved to {model}" in shown and "check acc" in shown and "not trained yet" not in shown
+
+
+def test_without_a_check_split_the_table_and_final_fall_back_to_validation(task_file, tmp_path, capsys):
+    folder = str(tmp_path / "runs")
+    assert main(["run", str(task_file), "--folder", folder, "-q", "--set", "check.fraction=0"]) == 0
+    out = capsys.readouterr().out
+    assert "val acc" in out and "check acc" not in out
+    assert "no check split, so nothing to choose the recipe by" in out
+    assert "recipes tried" not in out
+
+
+def test_rounds_table_shows_check_accuracy_after_validation_only_when_some_round_has_it():
+    rows = [{"round": 0, "n_train": 40, "new_accepted": 40, "val_acc": 0.6, "check_acc": None, "test_acc": 0.5},
+            {"round": 1, "n_train": 90, "new_accepted": 50, "val_acc": 0.815, "check_acc": 0.78, "n_check": 50,
+             "test_acc": 0.7}]  # fmt: skip
+    table = rounds_table(rows).splitlines()
+    assert table[0].index("val acc") < table[0].index("check acc") < table[0].index("test acc")
+    assert "78.0%" in table[3] and "81.5%" in table[3]
+    assert table[2].split()[4:6] == ["60.0%", "50.0%"], "a round without check accuracy leaves the cell empty"
+    plain = rounds_table([{k: v for k, v in r.items() if k not in ("check_acc", "n_check")} for r in rows])
+    assert "check acc" not in plain and "val acc" in plain
+
+
+def test_help_describes_final_and_no_final(capsys):
+    for argv in (["final", "--help"], ["run", "--help"], ["--help"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--out OUT" in out and "check accuracy" in out and "AutoModelForSequenceClassification" in out
+    assert "--no-final" in out and "without training the final model" in out
+    assert "final train the model to keep" in out, "the command list names the final step"
+
+
+def test_final_needs_an_evaluated_round(task_file, tmp_path, capsys):
+    folder = str(tmp_path / "runs")
+    Session.create(str(task_file), folder=folder, name="empty").close()
+    assert main(["final", "empty", "--folder", folder]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: run 'empty' has no evaluated round yet; finish it first with s3-magic resume empty"]
+
+
+def test_final_summary_of_a_student_that_cannot_be_saved_and_of_a_task_without_check_split():
+    result = {"round": 1, "recipe": "joint", "check_acc": None, "test_acc": None, "n_train": 90, "n_synthetic": 60,
+              "n_real": 30, "seconds": 1.25, "path": None,
+              "candidates": [{"recipe": "joint", "check_acc": None}]}  # fmt: skip
+    lines = final_summary(result).splitlines()
+    assert lines == [
+        "final model: recipe joint on round 1's data + the real labels; no check split, so nothing to choose the "
+        "recipe by",
+        "trained on 60 synthetic + 30 real examples, 1.2 s",
+        "not saved: this student cannot be saved as a model folder (student.mode: finetune can)",
+    ]

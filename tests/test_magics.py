@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, needs_data, sst2_task
+from final_fakes import use_final_student
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -20,8 +21,14 @@ from s3_magic.errors import S3Error
 from s3_magic.views import base
 
 HEAVY = ("torch", "transformers", "ipywidgets", "pandas", "anthropic", "openai")
-MAGICS = ("s3_synthesize", "s3_rationales", "s3_iterate", "s3_train", "s3_errors", "s3_samples", "s3_review",
-          "s3_status", "s3_runs", "s3_resume", "s3_export")  # fmt: skip
+MAGICS = ("s3_synthesize", "s3_rationales", "s3_iterate", "s3_train", "s3_final", "s3_errors", "s3_samples",
+          "s3_review", "s3_status", "s3_runs", "s3_resume", "s3_export")  # fmt: skip
+
+
+@pytest.fixture
+def toy_student(monkeypatch):
+    """The word-count student, able to take the final step's recipes and to save a model folder."""
+    return use_final_student(monkeypatch)
 
 
 @pytest.fixture
@@ -201,6 +208,30 @@ def test_train_iterate_and_inspect_a_run(drive, tmp_path, fake_llm, toy_student)
     out = tmp_path / "data.jsonl"
     drive("export", out)
     assert len(out.read_text().splitlines()) == len(s.examples(accepted=True))
+
+
+def test_final_trains_and_shows_the_model_to_keep(drive, tmp_path, fake_llm, toy_student):
+    drive("synthesize", cell=task_yaml(), folder=tmp_path)
+    with pytest.raises(drive.mistake, match="no round is evaluated yet; run the rounds first with %s3_iterate"):
+        drive("final")
+    drive("iterate", rounds=2)
+    s = nb.current()
+    res = drive("final", out=tmp_path / "model")
+    stored = s.final_result()
+    assert res.value == stored and stored["path"] == str(tmp_path / "model") and stored["round"] == s.best_round()
+    assert (tmp_path / "model" / "README.md").exists()
+    assert res.heading.startswith(f"final model: recipe {stored['recipe']} on round {stored['round']}, check accuracy")
+    assert res.candidates["recipe"].tolist() == [c["recipe"] for c in stored["candidates"]]
+    assert res.final["check_acc"].tolist() == [stored["check_acc"]] and res.rounds["round"].tolist() == [0, 1, 2]
+    data = drive.shell.display_formatter.format(res)[0]
+    assert "recipes tried" in data["text/plain"] and f"saved to {tmp_path / 'model'}" in data["text/plain"]
+    assert "s3-round-chart" in data["text/html"] and "class='best'" in data["text/html"]
+    status = drive("status")
+    assert status.run["final_model"].tolist() == [str(tmp_path / "model")]
+    assert status.run["best_round"].tolist() == [stored["round"]]
+    assert f"best round {stored['round']}: check accuracy" in status.heading
+    default = drive("final")
+    assert default.value["path"] == str(tmp_path / f"{s.run_id}-final"), "default: <run folder>/<run id>-final"
 
 
 def test_resume_opens_and_finishes_a_run(drive, tmp_path, fake_llm, toy_student):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 from conftest import sst2_task
+from final_fakes import use_final_student
 
 from s3_magic import notebook as nb
 from s3_magic.views import base
@@ -15,6 +17,7 @@ from s3_magic.views.progress import ProgressView
 from s3_magic.views.rationales import RationaleEditor
 from s3_magic.views.review import ReviewPanel
 from s3_magic.views.samples import SampleBrowser
+from s3_magic.views.table import TableView
 
 pytest.importorskip("ipywidgets")
 
@@ -24,6 +27,12 @@ def fresh_state():
     yield
     nb.STATE.session, nb.STATE.folder = None, "s3_runs"
     base.WIDGETS = None
+
+
+@pytest.fixture
+def toy_student(monkeypatch):
+    """The word-count student, able to take the final step's recipes and to save a model folder."""
+    return use_final_student(monkeypatch)
 
 
 def start(tmp_path, **changes):
@@ -122,13 +131,60 @@ def test_round_chart_draws_validation_and_test_accuracy():
     assert "no evaluated rounds" in RoundChart([{"round": 0, "status": "generated"}]).to_html()
 
 
+def end_labels(svg: str) -> dict[str, tuple[float, str]]:
+    """Each series' end label: its baseline y and colour."""
+    found = re.findall(r"<text x='[\d.]+' y='([\d.]+)' fill='(#[0-9a-f]+)'>(validation|check|test) ", svg)
+    return {name: (float(y), color) for y, color, name in found}
+
+
 def test_round_chart_end_labels_never_overlap():
     rows = [{"round": 0, "val_acc": 0.70, "test_acc": 0.70, "n_train": 40},
             {"round": 1, "val_acc": 0.771, "test_acc": 0.77, "n_train": 90}]  # fmt: skip
-    svg = RoundChart(rows).to_html()
-    ys = [float(m) for m in re.findall(r"<text x='[\d.]+' y='([\d.]+)' fill='#[0-9a-f]+'>(?:validation|test) ", svg)]
+    ys = [y for y, _ in end_labels(RoundChart(rows).to_html()).values()]
     assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 12
     assert spread([50.0, 120.0]) == [50.0, 120.0], "labels far apart stay at their points"
+
+
+def test_round_chart_draws_check_accuracy_as_a_third_series_and_marks_the_best_round():
+    rows = [{"round": 0, "val_acc": 0.70, "check_acc": 0.701, "test_acc": 0.699, "n_train": 40},
+            {"round": 1, "val_acc": 0.772, "check_acc": 0.77, "test_acc": 0.771, "n_train": 90},
+            {"round": 2, "val_acc": 0.815, "check_acc": 0.76, "test_acc": 0.75, "n_train": 130}]  # fmt: skip
+    svg = RoundChart(rows).to_html()
+    assert svg.count("<polyline") == 3 and "check 76.0%" in svg and "class='best'" not in svg
+    labels = end_labels(svg)
+    assert set(labels) == {"validation", "check", "test"}
+    assert len({color for _, color in labels.values()}) == 3, "each series has its own colour"
+    ys = sorted(y for y, _ in labels.values())
+    assert all(b - a >= 12 for a, b in pairwise(ys)), "the three end labels never overlap"
+    close = [{**r, "val_acc": r["check_acc"], "test_acc": r["check_acc"]} for r in rows]  # all three on one point
+    ys = sorted(y for y, _ in end_labels(RoundChart(close).to_html()).values())
+    assert len(ys) == 3 and all(b - a >= 12 for a, b in pairwise(ys))
+    best = RoundChart(rows, best=1).to_html()
+    ring = re.search(r"<circle class='best' cx='([\d.]+)' cy='([\d.]+)' r='6' fill='none' stroke='(#[0-9a-f]+)'", best)
+    assert ring and ring.group(3) == labels["check"][1] and "best round by check accuracy" in best
+    points = re.findall(rf"<circle cx='([\d.]+)' cy='([\d.]+)' r='3' fill='{ring.group(3)}'/>", best)
+    assert points[1] == (ring.group(1), ring.group(2)), "the ring sits on round 1's check point"
+    plain = [{k: v for k, v in r.items() if k != "check_acc"} for r in rows]
+    assert "best round by validation accuracy" in RoundChart(plain, best=2).to_html()
+    assert "check acc" in RoundChart(rows).to_text()
+
+
+def test_headings_lead_with_check_accuracy_and_fall_back_to_validation(tmp_path, fake_llm, toy_student):
+    start(tmp_path / "a")
+    res = nb.train()
+    row = res.rounds.iloc[0]
+    assert f"round 0: check accuracy {100 * row.check_acc:.1f}% (validation {100 * row.val_acc:.1f}%, optimistic" \
+        in res.heading  # fmt: skip
+    res = nb.iterate(rounds=1)
+    assert res.heading.startswith("round 1: check accuracy ") and "check_acc" in nb.current().rounds_frame()
+    best = nb.current().best_round()
+    status = nb.status()
+    assert f"best round {best}: check accuracy" in status.heading
+    assert "class='best'" in nb.status()._repr_mimebundle_()["text/html"]
+    start(tmp_path / "b", **{"check__fraction": 0})
+    res = nb.train()
+    assert "round 0: validation accuracy " in res.heading and "check" not in res.heading
+    assert "check acc" not in repr(res)
 
 
 def test_progress_view_drives_a_bar_and_a_live_sample_list(tmp_path, fake_llm, toy_student):
@@ -161,6 +217,7 @@ def test_views_carry_stable_css_classes_in_widgets_and_html():
     rows = [{"id": 1, "round": 0, "kind": "seed", "label": "positive", "verdict": "ok", "accepted": 1, "text": "x"}]
     errors = [{"uid": "val:3", "gold": "positive", "pred": "negative", "confidence": 0.9, "text": "y"}]
     views = {
+        "s3-table": TableView(rows, [("id", "id")]),
         "s3-sample-browser": SampleBrowser(rows),
         "s3-review-panel": ReviewPanel(rows, lambda *a: None, lambda *a: None),
         "s3-error-table": ErrorTable(errors, {}, 0),

@@ -29,6 +29,7 @@ class S3Magics(Magics):
     s3_rationales = line_magic(synthesize.s3_rationales)
     s3_iterate = line_magic(iterate.s3_iterate)
     s3_train = line_magic(iterate.s3_train)
+    s3_final = line_magic(iterate.s3_final)
     s3_errors = line_magic(browse.s3_errors)
     s3_samples = line_magic(browse.s3_samples)
     s3_review = line_magic(browse.s3_review)

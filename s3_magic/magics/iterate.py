@@ -1,4 +1,4 @@
-"""``%s3_iterate`` (more S3 rounds) and ``%s3_train`` (train and evaluate only)."""
+"""``%s3_iterate`` (more S3 rounds), ``%s3_train`` (train and evaluate only) and ``%s3_final`` (the model to keep)."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ def s3_iterate(self: Any, line: str) -> Any:
 def s3_train(self: Any, line: str) -> Any:
     """Train and evaluate the student on the newest round whose data is complete; shows its errors."""
     return call(self, "train", parse(s3_train, line))
+
+
+@options(argument("--out", help="folder for the model (default: <run folder>/<run id>-final)"))
+def s3_final(self: Any, line: str) -> Any:
+    """Train the model to keep: the student on the synthetic data of the best round (by check accuracy, the
+    held-out real examples the loop never sees) plus the real labels, with the recipe that scores best on the
+    check split. Saves a Hugging Face model folder with a model card; shows the recipes tried."""
+    return call(self, "final", parse(s3_final, line))

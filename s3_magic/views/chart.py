@@ -1,4 +1,4 @@
-"""Round chart: validation (and test) accuracy per round as lines, training-set size as bars, in inline SVG."""
+"""Round chart: validation, check (and test) accuracy per round as lines, training-set size as bars, in inline SVG."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from s3_magic.report import rounds_table
 from s3_magic.views.base import View, esc
 
 W, H, PAD = 420, 220, 36
-SERIES = (("val_acc", "validation", "#1f77b4"), ("test_acc", "test", "#ff7f0e"))
+#: (stats key, end label, colour); check is the held-out split every choice reads, validation the one the loop
+#: extrapolates (optimistic), test only reported
+SERIES = (("val_acc", "validation", "#1f77b4"), ("check_acc", "check", "#2ca02c"), ("test_acc", "test", "#ff7f0e"))
 
 
 def spread(ys: Sequence[float], gap: float = 12.0) -> list[float]:
@@ -26,12 +28,14 @@ def spread(ys: Sequence[float], gap: float = 12.0) -> list[float]:
 
 
 class RoundChart(View):
-    """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``)."""
+    """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``); ``best`` (e.g.
+    ``Session.best_round()``) is ringed on the check line (the validation line without a check split)."""
 
     css = "round-chart"
 
-    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[dict[str, Any]], best: int | None = None) -> None:
         self.rows = [r for r in rows if r.get("val_acc") is not None]
+        self.best = best
 
     def to_text(self) -> str:
         return rounds_table(self.rows) if self.rows else "no evaluated rounds yet"
@@ -72,6 +76,14 @@ class RoundChart(View):
             out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
             out += [f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'/>" for px, py, _ in pts]
             ends.append((pts[-1], name, color))
+        best = next((i for i, r in enumerate(rows) if r["round"] == self.best), None)
+        if best is not None:
+            key, by, color = SERIES[1] if rows[best].get("check_acc") is not None else SERIES[0]
+            out.append(
+                f"<circle class='best' cx='{x[best]:.1f}' cy='{y(rows[best][key]):.1f}' r='6' fill='none' "
+                f"stroke='{color}' stroke-width='1.5'><title>best round by {by} accuracy</title></circle>"
+            )
+            out.append(f"<text x='{x[best]:.1f}' y='{H - PAD + 26}' text-anchor='middle' fill='{color}'>best</text>")
         for ((px, _, last), name, color), ly in zip(ends, spread([p[1] for p, _, _ in ends]), strict=True):
             out.append(f"<text x='{px + 5:.1f}' y='{ly:.1f}' fill='{color}'>{esc(name)} {100 * last:.1f}%</text>")
         for v in (lo, hi):
