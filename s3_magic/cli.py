@@ -189,23 +189,6 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"embedded LLM ready in {path} ({time.time() - started:.1f} s)")
 
 
-def cmd_bench(args: argparse.Namespace) -> None:
-    from s3_magic.bench.protocol import get_protocol, parse_arms, parse_seeds
-    from s3_magic.bench.report import markdown
-    from s3_magic.bench.runner import run_benchmark
-
-    protocol = get_protocol(args.profile or ("quick" if args.quick else "full"))
-    seeds, arms = parse_seeds(args.seeds, protocol), parse_arms(args.arms)
-    reporter = TqdmReporter(args.quiet)
-    results, paths = run_benchmark(
-        protocol, seeds, arms, out=args.out, runs=args.folder, speed=not args.skip_speed, reporter=reporter,
-        echo=reporter.message,
-    )  # fmt: skip
-    reporter.close()
-    print(markdown(results))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="s3-magic",
@@ -281,19 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("prepare", help="convert the embedded LLM once so later starts are fast")
     sp.set_defaults(func=cmd_prepare)
 
-    sp = sub.add_parser("bench", help="run the SST-2 benchmark (every arm, then speed) and write its results")
-    sp.add_argument("--quick", action="store_true", help="one seed and small sizes: a few minutes")
-    sp.add_argument("--seeds", help="comma list of seeds (default: 0,1,2; with --quick: 0)")
-    sp.add_argument(
-        "--arms", help="comma list of zerogen, s3, s3_no_rationales, gold_val, gold_large, s3_plus_gold (default: all)"
-    )
-    sp.add_argument("--out", help="results folder (default: benchmarks/results/DATE, or DATE-quick)")
-    sp.add_argument("--skip-speed", action="store_true", help="leave out the speed section")
-    sp.add_argument(
-        "--folder", default="benchmarks/runs", help="folder of the arms' runs and LLM cache (default: benchmarks/runs)"
-    )
-    sp.add_argument("--profile", choices=["full", "quick", "tiny"], help=argparse.SUPPRESS)
-    sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    from s3_magic.bench.cli import BENCH_HELP, add_bench_arguments, cmd_bench
+
+    sp = sub.add_parser("bench", help=BENCH_HELP)
+    add_bench_arguments(sp)
     sp.set_defaults(func=cmd_bench)
     return p
 

@@ -190,7 +190,8 @@ def _read_text(path: Path, name: str) -> str:
 
 def _parse_jsonl(text: str, name: str) -> list[dict[str, Any]]:
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: str.splitlines also breaks at \x85 and \u2028, which real reviews contain
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

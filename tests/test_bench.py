@@ -1,22 +1,50 @@
-"""The benchmark: protocol and arm tasks, report/plot/statistics on synthetic results, ZeroGen's size matching,
-the test split's report-only role, whole runs with the scripted LLM, and (slow) a tiny run with the real models."""
+"""The benchmark: protocol and arm tasks (SST-2 and IMDb), report/plot/statistics on synthetic results (check
+accuracy, the estimate gaps, the quality targets), ZeroGen's size matching, the final arm, the test split's
+report-only role, the CLI options, whole runs with the scripted LLM, and (slow) a tiny run with the real models."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
+import random
+from collections import Counter
 
 import pytest
-from conftest import fake_calls, needs_data, scripted_reply, sst2_task
+from conftest import DATA, NEGATIVE, POSITIVE, WORDS, fake_calls, needs_data, scripted_reply, sst2_task
 
-from s3_magic.bench.arms import run_arm
+from s3_magic.bench.arms import arm_folder, run_arm
+from s3_magic.bench.cli import add_bench_arguments, bench_protocol, cmd_bench
+from s3_magic.bench.final import RESULT_FILE, run_final
 from s3_magic.bench.plot import plot_png
-from s3_magic.bench.protocol import ARMS, EXTRA_ARMS, ROUND_ARMS, arm_task, get_protocol, parse_arms, parse_seeds
-from s3_magic.bench.report import build_results, markdown, per_round, std, summarise_arm, write_results
-from s3_magic.bench.runner import run_benchmark
+from s3_magic.bench.protocol import (
+    ARMS,
+    EXTRA_ARMS,
+    GOLD_ARMS,
+    ROUND_ARMS,
+    arm_task,
+    arm_title,
+    get_protocol,
+    parse_arms,
+    parse_seeds,
+)
+from s3_magic.bench.report import (
+    build_results,
+    estimate_gaps,
+    markdown,
+    per_round,
+    rounds_table,
+    signed_gaps,
+    std,
+    summarise_arm,
+    write_results,
+)
+from s3_magic.bench.runner import default_out, run_benchmark
 from s3_magic.bench.speed import load_ext_seconds, round_seconds
 from s3_magic.cli import main
+from s3_magic.data import normalised
+from s3_magic.engine.context import load_task_data
 from s3_magic.engine.synthesize import build_deduper
 from s3_magic.errors import ConfigError
 from s3_magic.llm.base import Prompt
@@ -33,8 +61,9 @@ def test_arm_tasks_follow_the_protocol():
     assert p.seeds == (0, 1, 2) and p.validation == 200 and p.gold_large == 5000
     for seed in (0, 2):
         tasks = {arm: arm_task(p, arm, seed, zerogen_examples=123) for arm in ARMS if arm not in EXTRA_ARMS}
-        for task in tasks.values():
+        for arm, task in tasks.items():
             assert task.split.validation == 200 and task.split.seed == seed and task.seed == seed
+            assert task.check.fraction == (0.0 if arm in GOLD_ARMS else 0.25), "gold-val trains on all 200"
             assert task.llm.spec == "local:embedded" and task.llm.options["seed"] == seed
             assert (task.llm.temperature, task.llm.top_p) == (0.9, 0.95)
             assert task.filters.reject_test_copies is False
@@ -51,8 +80,8 @@ def test_arm_tasks_follow_the_protocol():
 
 
 def test_arm_and_seed_lists():
-    assert parse_arms(None) == ["gold_val", "gold_large", "s3", "s3_plus_gold", "s3_no_rationales", "zerogen"]
-    assert parse_arms("s3_plus_gold") == ["s3", "s3_plus_gold"], "the extra arm trains on the S3 arm's data"
+    assert parse_arms(None) == ["gold_val", "gold_large", "s3", "final", "s3_no_rationales", "zerogen"]
+    assert parse_arms("final") == ["s3", "final"], "the final arm trains on the S3 arm's run"
     assert parse_arms("zerogen") == ["s3", "zerogen"], "ZeroGen needs the S3 arm's size"
     assert parse_arms("gold-val,s3") == ["gold_val", "s3"]
     with pytest.raises(ConfigError, match="unknown arm"):
@@ -73,16 +102,172 @@ def test_bench_cli_rejects_bad_lists(argv, message, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-# -- statistics, report, plot on synthetic arm results ---------------------------------------------------------
-def fake_arm(arm: str, seed: int, accs: list[float], n_train: int = 100) -> dict:
-    rounds = [
-        {"round": r, "n_train": n_train + 50 * r, "val_acc": a - 0.01, "test_acc": a, "seconds": 1.0}
-        for r, a in enumerate(accs)
+def needs_imdb() -> None:
+    needs_data()
+    if not (DATA / "imdb" / "train_sample5000_seed42.jsonl").exists() or not (DATA / "imdb" / "test.jsonl").exists():
+        pytest.skip(f"IMDb data not found under {DATA}")
+
+
+def keys(examples) -> set[str]:
+    return {normalised(e.text) for e in examples}
+
+
+def test_imdb_protocol_splits(tmp_path):
+    """200 stratified labelled reviews per seed (50 of them the check split, except for the gold arms), one fixed
+    2,000-review test sample for every seed, and gold-large 2,000 train-sample reviews outside the 200."""
+    needs_imdb()
+    p = get_protocol("full", task="imdb")
+    assert (p.validation, p.test_size, p.gold_large) == (200, 2000, 2000)
+    tests, golds = [], []
+    for seed in (0, 1, 2):
+        s3_task = arm_task(p, "s3", seed, runs=tmp_path)
+        assert s3_task.name == "imdb" and s3_task.student.max_length == 256, "the project's IMDb task's length"
+        assert s3_task.split is None and s3_task.validation.limit == 200 and s3_task.validation.seed == seed
+        assert s3_task.validation.path.endswith("imdb/train_sample5000_seed42.jsonl")
+        s3 = load_task_data(s3_task)
+        labelled = [*s3.validation, *s3.check]
+        assert len(s3.check) == 50 and Counter(e.label for e in labelled) == {"negative": 100, "positive": 100}
+        assert Counter(e.label for e in s3.test) == {"negative": 1000, "positive": 1000}
+        gold_val = load_task_data(arm_task(p, "gold_val", seed, runs=tmp_path))
+        assert gold_val.check == [] and keys(gold_val.gold) == keys(labelled), "gold-val trains on all 200"
+        large = load_task_data(arm_task(p, "gold_large", seed, runs=tmp_path))
+        assert len(large.gold) == 2000 and Counter(e.label for e in large.gold) == {"negative": 1000, "positive": 1000}
+        assert keys(large.validation) == keys(labelled) and large.check == []
+        assert not keys(large.gold) & keys(labelled), "gold-large is outside the 200"
+        assert not keys(large.gold) & keys(s3.test) and not keys(labelled) & keys(s3.test)
+        tests.append([(e.uid, e.text, e.label) for e in s3.test])
+        golds.append(keys(large.gold))
+        assert [(e.uid, e.text) for e in large.test] == [(e.uid, e.text) for e in s3.test]
+    assert tests[0] == tests[1] == tests[2], "the same test reviews for every seed"
+    assert len({t for _, t, _ in tests[0]}) == 2000, "each test text once"
+    assert golds[0] != golds[1], "gold-large is drawn by the seed"
+    written = sorted(f.name for f in (tmp_path / "imdb" / "full" / "data").iterdir())
+    assert written == [f"seed{s}-gold_large-2000-outside200.jsonl" for s in (0, 1, 2)] + ["test-2000-seed0.jsonl"]
+    with pytest.raises(ConfigError, match="run folder"):
+        arm_task(p, "s3", 0)
+
+
+def fake_review(rng: random.Random, label: str) -> str:
+    sentiment = POSITIVE if label == "positive" else NEGATIVE
+    return " ".join(f"the {w} was {rng.choice(sentiment)}" for w in rng.sample(WORDS, 5)) + "."
+
+
+def fake_imdb(root, n_pool: int = 300, n_test: int = 400) -> None:
+    """An IMDb-shaped data root: a labelled pool (with repeated reviews) and a test file that repeats reviews and
+    shares some with the pool, like the real files."""
+    rng = random.Random(7)
+    pool = [
+        {"text": fake_review(rng, lab), "label": lab} for lab in ("negative", "positive") for _ in range(n_pool // 2)
     ]
+    for i in range(0, 40, 2):  # 20 reviews appear twice in the pool
+        pool[i + 1]["text"] = pool[i]["text"]
+    test = [
+        {"text": fake_review(rng, lab), "label": lab} for lab in ("negative", "positive") for _ in range(n_test // 2)
+    ]
+    for i in range(0, 30):  # 30 test reviews are pool reviews, 30 more repeat other test reviews
+        test[i]["text"] = pool[5 * i]["text"]
+        test[100 + i]["text"] = test[60 + i]["text"]
+    (root / "imdb").mkdir(parents=True)
+    for name, rows in (("train_sample5000_seed42.jsonl", pool), ("test.jsonl", test)):
+        (root / "imdb" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_imdb_samples_leave_out_repeated_and_shared_reviews(tmp_path, monkeypatch):
+    from s3_magic.bench.data import fixed_test_examples, gold_large_examples, labelled_examples
+
+    fake_imdb(tmp_path / "data")
+    monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
+    p = dataclasses.replace(get_protocol("tiny", task="imdb"), validation=60, test_limit=200, gold_large=150)
+    test = fixed_test_examples(p)
+    assert len(test) == 200 and Counter(e.label for e in test) == {"negative": 100, "positive": 100}
+    pool_file = tmp_path / "data" / "imdb" / "train_sample5000_seed42.jsonl"
+    pool_texts = [normalised(json.loads(line)["text"]) for line in pool_file.read_text().splitlines()]
+    assert not keys(test) & set(pool_texts) and len(keys(test)) == 200
+    shared = 0
+    for seed in range(4):
+        labelled = labelled_examples(p, seed)
+        gold = gold_large_examples(p, seed)
+        assert len(labelled) == 60 and Counter(e.label for e in labelled) == {"negative": 30, "positive": 30}
+        assert len(gold) == 150 and Counter(e.label for e in gold) == {"negative": 75, "positive": 75}
+        assert not {e.uid for e in gold} & {e.uid for e in labelled} and not keys(gold) & keys(labelled)
+        shared += sum(text in keys(labelled) for text in pool_texts) - len(labelled)
+        assert fixed_test_examples(p) == test
+    assert shared > 0, "some seed drew a review the pool repeats, and its copy stayed out of gold-large"
+
+
+def test_imdb_arms_differ_from_sst2_only_in_the_task(tmp_path, monkeypatch):
+    needs_data()
+    fake_imdb(tmp_path / "data")
+    (tmp_path / "data" / "sst2").symlink_to(DATA / "sst2")
+    monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
+    sst2, imdb = get_protocol("tiny"), get_protocol("tiny", task="imdb")
+    for arm in ("s3", "s3_no_rationales", "zerogen", "gold_val", "gold_large"):
+        a = arm_task(sst2, arm, 1, zerogen_examples=50).to_dict()
+        b = arm_task(imdb, arm, 1, zerogen_examples=50, runs=tmp_path / "runs").to_dict()
+        for part in ("method", "seed", "sizes", "stop", "check", "final"):
+            assert a[part] == b[part], (arm, part)
+        for key in ("spec", "temperature", "top_p", "options"):
+            assert a["llm"][key] == b["llm"][key], (arm, key)
+        assert {k: v for k, v in a["student"].items() if k != "max_length"} == {
+            k: v for k, v in b["student"].items() if k != "max_length"
+        }, "the same student recipe; only the max length is the task's"
+        assert a["filters"]["reject_test_copies"] is b["filters"]["reject_test_copies"] is False
+        assert (a["name"], b["name"]) == ("sst2", "imdb")
+
+
+def test_bench_task_option(monkeypatch, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    default = bench_protocol(parser.parse_args([]))
+    assert (default.task, default.name, default.gold_large) == ("sst2", "full", 5000)
+    imdb = bench_protocol(parser.parse_args(["--task", "imdb", "--quick"]))
+    assert (imdb.task, imdb.name, imdb.test_size, imdb.gold_large) == ("imdb", "quick", 500, 500)
+    assert bench_protocol(parser.parse_args(["--task", "imdb"])).test_size == 2000
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--task", "mnli"])
+    assert str(default_out(get_protocol("full", task="imdb"))).endswith("-imdb")
+    assert str(default_out(get_protocol("quick", task="imdb"))).endswith("-imdb-quick")
+    assert default_out(get_protocol("full")).name == default_out(get_protocol("full", task="imdb")).name[:-5]
+    with pytest.raises(ConfigError, match="benchmark task"):
+        get_protocol("full", task="mnli")
+    seen = {}
+
+    def fake_run(protocol, seeds, arms, **kwargs):
+        seen.update(protocol=protocol, seeds=seeds, arms=arms, **kwargs)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr("s3_magic.bench.runner.run_benchmark", fake_run)
+    args = parser.parse_args(["--task", "imdb", "--seeds", "1", "--arms", "final", "-q", "--folder", str(tmp_path)])
+    with pytest.raises(ConfigError, match="stop here"):
+        cmd_bench(args)
+    assert seen["protocol"] == get_protocol("full", task="imdb") and seen["seeds"] == [1]
+    assert seen["arms"] == ["s3", "final"] and seen["runs"] == str(tmp_path) and seen["out"] is None
+
+
+# -- statistics, report, plot on synthetic arm results ---------------------------------------------------------
+def fake_arm(arm: str, seed: int, accs: list[float], n_train: int = 100, check: bool = True) -> dict:
+    """An arm result: validation accuracy 1 point under test accuracy, check accuracy 0.5 points over it."""
+    rounds = [
+        {"round": r, "n_train": n_train + 50 * r, "val_acc": a - 0.01, "check_acc": a + 0.005 if check else None,
+         "test_acc": a, "seconds": 1.0}
+        for r, a in enumerate(accs)
+    ]  # fmt: skip
     return {
         "arm": arm, "seed": seed, "n_train": rounds[-1]["n_train"], "val_acc": accs[-1] - 0.01,
-        "test_acc": accs[-1], "prompt_tokens": 1000 * (seed + 1), "completion_tokens": 500, "llm_calls": 10,
-        "seconds": 12.5, "train_copies_of_test": 0, "rounds": rounds,
+        "check_acc": rounds[-1]["check_acc"], "test_acc": accs[-1], "n_check": 50 if check else 0,
+        "prompt_tokens": 1000 * (seed + 1), "completion_tokens": 500, "llm_calls": 10, "seconds": 12.5,
+        "train_copies_of_test": 0, "rounds": rounds,
+    }  # fmt: skip
+
+
+def fake_final(seed: int, test_acc: float, check_acc: float) -> dict:
+    candidates = [{"recipe": "weighted", "check_acc": check_acc, "test_acc": test_acc - 0.01},
+                  {"recipe": "two_stage", "check_acc": check_acc - 0.02, "test_acc": test_acc}]  # fmt: skip
+    return {
+        "arm": "final", "seed": seed, "n_train": 500, "n_synthetic": 300, "n_real": 200, "round": 2,
+        "recipe": "weighted", "candidates": candidates, "val_acc": None, "check_acc": check_acc,
+        "test_acc": test_acc, "n_check": 50, "prompt_tokens": 0, "completion_tokens": 0, "llm_calls": 0,
+        "seconds": 30.0, "train_copies_of_test": None, "rounds": [],
     }  # fmt: skip
 
 
@@ -90,7 +275,10 @@ def synthetic_results() -> dict:
     arms = {}
     for arm in ARMS:
         accs = {"s3": [0.70, 0.75, 0.78], "s3_no_rationales": [0.68, 0.71, 0.72]}.get(arm, [0.8])
-        arms[arm] = [fake_arm(arm, s, [a + 0.02 * s for a in accs]) for s in (0, 1, 2)]
+        if arm == "final":
+            arms[arm] = [fake_final(s, 0.84 + 0.01 * s, 0.86) for s in (0, 1, 2)]
+        else:
+            arms[arm] = [fake_arm(arm, s, [a + 0.02 * s for a in accs], check=arm not in GOLD_ARMS) for s in (0, 1, 2)]
     protocol = get_protocol("full").describe()
     machine = {"cpu": "Test CPU", "cores": 2, "torch": "2.x", "torch_threads": 2, "transformers": "5.x",
                "python": "3.x"}  # fmt: skip
@@ -112,10 +300,68 @@ def test_mean_and_sample_std():
     assert math.isclose(std([0.7, 0.72, 0.74]), 0.02)
     s = summarise_arm([fake_arm("s3", 0, [0.7]), fake_arm("s3", 1, [0.8])])
     assert math.isclose(s["test_acc_mean"], 0.75) and math.isclose(s["test_acc_std"], math.sqrt(0.005))
+    assert math.isclose(s["check_acc_mean"], 0.755) and math.isclose(s["check_acc_std"], math.sqrt(0.005))
     assert s["prompt_tokens_mean"] == 1500 and s["n_seeds"] == 2
     rows = per_round([fake_arm("s3", 0, [0.6, 0.7]), fake_arm("s3", 1, [0.8, 0.9])])
     assert [r["round"] for r in rows] == [0, 1]
     assert math.isclose(rows[1]["test_acc_mean"], 0.8) and rows[0]["n_seeds"] == 2
+    assert math.isclose(rows[1]["check_acc_mean"], 0.805) and math.isclose(rows[1]["val_acc_mean"], 0.79)
+
+
+def gap_arm(seed: int, points: list[tuple[float, float | None, float]]) -> dict:
+    """An arm result whose rounds have the given (validation, check, test) accuracies."""
+    rounds = [{"round": r, "n_train": 10, "val_acc": v, "check_acc": c, "test_acc": t} for r, (v, c, t) in
+              enumerate(points)]  # fmt: skip
+    last = {k: rounds[-1][k] for k in ("val_acc", "check_acc", "test_acc")}
+    return {"arm": "s3", "seed": seed, "rounds": rounds, **last}
+
+
+def test_estimate_gaps_against_hand_computed_values():
+    # seed 0: check − test = +2, −1, +4 points; validation − test = +10, +8, +6
+    # seed 1: check − test = −3, 0 (and a round without a check accuracy); validation − test = +5, +1, +3
+    s3 = [
+        gap_arm(0, [(0.80, 0.72, 0.70), (0.83, 0.74, 0.75), (0.84, 0.82, 0.78)]),
+        gap_arm(1, [(0.65, 0.57, 0.60), (0.66, 0.65, 0.65), (0.70, None, 0.67)]),
+    ]
+    check = [2.0, -1.0, 4.0, -3.0, 0.0]
+    validation = [10.0, 8.0, 6.0, 5.0, 1.0, 3.0]
+    assert signed_gaps(s3, "check_acc") == pytest.approx(check)
+    assert signed_gaps(s3, "val_acc") == pytest.approx(validation)
+    # hand-computed: check mean 2/5 = 0.4, sample variance (1.6² + 1.4² + 3.6² + 3.4² + 0.4²) / 4 = 7.3
+    # validation mean 33/6 = 5.5, sample variance (4.5² + 2.5² + 0.5² + 0.5² + 4.5² + 2.5²) / 5 = 10.7
+    gold_val = [gap_arm(0, [(1.0, None, 0.75)])]  # trained on its validation examples: no gap reported
+    gold_large = [gap_arm(0, [(0.86, None, 0.84)])]
+    final = [dict(fake_final(0, 0.80, 0.83), rounds=[]), dict(fake_final(1, 0.81, 0.80), rounds=[])]
+    arms = {"s3": {"seeds": s3}, "gold_val": {"seeds": gold_val}, "gold_large": {"seeds": gold_large},
+            "final": {"seeds": final}}  # fmt: skip
+    gaps = estimate_gaps(arms)
+    assert gaps["s3"]["check"]["mean"] == pytest.approx(0.4) and gaps["s3"]["check"]["n"] == 5
+    assert gaps["s3"]["check"]["std"] == pytest.approx(math.sqrt(7.3))
+    assert gaps["s3"]["validation"]["mean"] == pytest.approx(5.5) and gaps["s3"]["validation"]["n"] == 6
+    assert gaps["s3"]["validation"]["std"] == pytest.approx(math.sqrt(10.7))
+    assert "gold_val" not in gaps, "gold-val's validation accuracy is a training accuracy; it has no check split"
+    assert gaps["gold_large"] == {"validation": {"mean": pytest.approx(2.0), "std": None, "n": 1}}
+    assert set(gaps["final"]) == {"check"}, "the final arm has no validation accuracy"
+    assert gaps["final"]["check"]["mean"] == pytest.approx(1.0) and gaps["final"]["check"]["n"] == 2
+    assert gaps["final"]["check"]["std"] == pytest.approx(math.sqrt(8.0))  # gaps +3 and −1
+
+
+def test_quality_targets_are_paired_by_seed():
+    results = synthetic_results()
+    gaps = {(g["arm"], g["baseline"]): g for g in results["gaps"]}
+    assert set(gaps) == {("s3", "zerogen"), ("s3", "gold_val"), ("final", "gold_val")}
+    # final: 84, 85, 86 against gold-val 80, 82, 84 -> +4, +3, +2
+    final = gaps["final", "gold_val"]
+    assert final["gap_mean"] == pytest.approx(3.0) and final["met"], "exactly on the target, floating point or not"
+    assert final["gap_std"] == pytest.approx(1.0) and final["target_points"] == 3 and final["n_seeds"] == 3
+    assert gaps["s3", "gold_val"]["gap_mean"] == pytest.approx(-2.0) and not gaps["s3", "gold_val"]["met"]
+    assert gaps["s3", "gold_val"]["target_points"] == 0
+    c = results["check_gap_target"]
+    assert c["arm"] == "s3" and c["gap_mean"] == pytest.approx(0.5) and c["n"] == 9 and c["met"]
+    md = markdown(results)
+    assert "| S3 − Gold-val | -2.0 ± 0.0 | ≥ 0 | not met |" in md
+    assert "| Final − Gold-val | +3.0 ± 1.0 | ≥ +3 | met |" in md
+    assert "| size of the mean (check − test), S3, 9 seed × round points | 0.5 | ≤ 1.5 | met |" in md
 
 
 def test_results_json_markdown_and_plot(tmp_path):
@@ -124,16 +370,25 @@ def test_results_json_markdown_and_plot(tmp_path):
     for arm in ROUND_ARMS:
         assert len(results["arms"][arm]["per_round"]) == 3
     md = markdown(results)
-    for title in ARMS.values():
-        assert title in md
+    for entry in results["arms"].values():
+        assert entry["title"] in md
+    assert results["arms"]["gold_large"]["title"] == "Gold: 5,000 SST-2 train sentences"
     assert "80.0 ± 2.0" in md, "S3's final test accuracy, mean ± std over three seeds"
+    assert "| S3 | 80.0 ± 2.0 | 79.0 | 80.5 |" in md, "test, validation and check accuracy side by side"
+    assert "| Gold: the 200 real labelled examples | 82.0 ± 2.0 | 81.0 | – |" in md, "no check split"
     assert "## Accuracy per round" in md and "## Speed" in md and "5.00×" in md and "Test CPU" in md
     gaps = {(g["arm"], g["baseline"]): g for g in results["gaps"]}
     assert math.isclose(gaps["s3", "zerogen"]["gap_mean"], -2.0) and not gaps["s3", "zerogen"]["met"]
     assert "## Quality targets" in md and "| S3 − ZeroGen | -2.0 ± 0.0 | ≥ +4 | not met |" in md
+    assert "## Validation and check accuracy against test accuracy" in md
+    assert "| S3 | -1.0 ± 0.0 | +0.5 ± 0.0 | 9 |" in md
+    assert "## Final model" in md and "| 0 | 2 | weighted | 86.0 | 84.0 | 300 | 200 | weighted 86.0 / 83.0" in md
     paths = write_results(results, tmp_path / "out")
     data = json.loads(paths["json"].read_text())
     assert set(data["arms"]) == set(ARMS) and data["machine"]["cores"] == 2
+    assert data["estimate_gaps"]["s3"]["check"]["mean"] == pytest.approx(0.5)
+    assert data["estimate_gaps"]["s3"]["validation"]["mean"] == pytest.approx(-1.0)
+    assert data["arms"]["s3"]["per_round"][0]["check_acc_mean"] == pytest.approx(0.725)
     assert paths["markdown"].read_text() == md
     assert paths["plot"].read_bytes().startswith(PNG)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
@@ -141,14 +396,48 @@ def test_results_json_markdown_and_plot(tmp_path):
     ]  # fmt: skip
 
 
+def test_rounds_table_has_a_check_column():
+    results = synthetic_results()
+    header, marks, *rows = rounds_table(results)
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:5] == ["round", "S3: test acc %", "val acc %", "check acc %", "train examples"]
+    assert cells[5:] == ["S3 without rationales: test acc %", "val acc %", "check acc %", "train examples"]
+    # round 1 of S3 over seeds 0-2: test 75, 77, 79 -> 77.0 ± 2.0, validation 1 point under, check 0.5 over
+    assert rows[1].startswith("| 1 | 77.0 ± 2.0 | 76.0 | 77.5 | 150 |")
+    assert marks.count("---:") == len(cells) - 1
+    no_check = dict(results)
+    no_check["arms"] = {"s3": {"title": "S3", "per_round": [{**r, "check_acc_mean": None} for r in
+                                                          results["arms"]["s3"]["per_round"]]}}  # fmt: skip
+    assert rounds_table(no_check)[2].startswith("| 0 | 72.0 ± 2.0 | 71.0 | – |")
+
+
 def test_one_seed_has_no_std_and_plot_handles_missing_arms():
-    one = {"s3": [fake_arm("s3", 0, [0.7, 0.8])], "gold_val": [fake_arm("gold_val", 0, [0.81])]}
+    one = {"s3": [fake_arm("s3", 0, [0.7, 0.8])], "gold_val": [fake_arm("gold_val", 0, [0.81], check=False)]}
     results = build_results(get_protocol("quick").describe(), synthetic_results()["machine"], one, None,
                             {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
     md = markdown(results)
     assert "| S3 | 80.0 |" in md and "±" not in md.split("## Accuracy")[0].split("\n\n")[2]
-    assert "## Speed" not in md
+    assert "## Speed" not in md and "## Final model" not in md
     assert plot_png(results).startswith(PNG)
+    without_check = {"s3": [fake_arm("s3", 0, [0.7, 0.8], check=False)]}
+    results = build_results(get_protocol("quick").describe(), synthetic_results()["machine"], without_check, None,
+                            {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
+    assert results["check_gap_target"] is None and "check" not in results["estimate_gaps"]["s3"]
+    assert plot_png(results).startswith(PNG)
+
+
+def test_imdb_titles_and_report_text():
+    protocol = get_protocol("full", task="imdb").describe()
+    assert arm_title("gold_large", protocol) == "Gold: 2,000 IMDb train reviews"
+    assert arm_title("gold_val", protocol) == "Gold: the 200 real labelled examples"
+    arms = {"s3": [fake_arm("s3", 0, [0.7, 0.8])]}
+    results = build_results(protocol, synthetic_results()["machine"], arms, None,
+                            {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
+    md = markdown(results)
+    assert md.startswith("# S3 benchmark on IMDb — profile `full`")
+    assert "fixed stratified sample of 2,000 reviews of `imdb/test.jsonl`" in md
+    assert "from `imdb/train_sample5000_seed42.jsonl`" in md and "hold 50 of the 200 out as the check split" in md
+    assert "max length 256 tokens (the `imdb` task's setting)" in md
 
 
 # -- engine options the benchmark relies on --------------------------------------------------------------------
@@ -227,20 +516,26 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     assert arms["zerogen"]["seeds"][0]["n_train"] == arms["s3"]["seeds"][0]["n_train"]
     assert arms["gold_val"]["seeds"][0]["n_train"] == protocol.validation
     assert arms["gold_large"]["seeds"][0]["n_train"] == protocol.gold_large
-    extra = arms["s3_plus_gold"]["seeds"][0]
-    assert extra["n_train"] == arms["s3"]["seeds"][0]["n_train"] + protocol.validation
-    assert extra["val_acc"] is None and 0.0 <= extra["test_acc"] <= 1.0, "trained on validation: no val accuracy"
+    final = arms["final"]["seeds"][0]
+    s3 = arms["s3"]["seeds"][0]
+    assert final["n_real"] == protocol.validation, "the final model learnt from all the real labels"
+    assert final["n_synthetic"] == next(r["n_train"] for r in s3["rounds"] if r["round"] == final["round"])
+    assert final["val_acc"] is None and 0.0 <= final["test_acc"] <= 1.0, "trained on validation: no val accuracy"
+    assert final["check_acc"] is not None and final["recipe"] in {c["recipe"] for c in final["candidates"]}
     for arm in ("gold_val", "gold_large"):
         assert arms[arm]["summary"]["prompt_tokens_mean"] == 0
-    s3 = arms["s3"]["seeds"][0]
     assert [r["round"] for r in s3["rounds"]] == [0, 1] and s3["prompt_tokens"] > 0
-    assert s3["n_validation"] == protocol.validation
-    assert s3["n_validation"] + s3["n_test"] == protocol.dev_limit
+    assert s3["n_check"] == protocol.validation // 4 and s3["n_validation"] == protocol.validation - s3["n_check"]
+    assert s3["n_validation"] + s3["n_check"] + s3["n_test"] == protocol.dev_limit
+    assert all(r["check_acc"] is not None and r["n_check"] == s3["n_check"] for r in s3["rounds"])
+    gold = arms["gold_val"]["seeds"][0]
+    assert gold["n_check"] == 0 and gold["check_acc"] is None and gold["n_validation"] == protocol.validation
+    assert "check" in results["estimate_gaps"]["s3"] and results["check_gap_target"]["n"] == 2
     assert len(arms["s3"]["per_round"]) == 2 and results["speed"] is None
     assert all(entry["seeds"][0]["cache_hits"] == 0 for entry in arms.values()), "no arm gets another's calls"
     data = json.loads(paths["json"].read_text())
     assert set(data["arms"]) == set(ARMS) and data["machine"]["cores"] >= 1
-    assert all(title in paths["markdown"].read_text() for title in ARMS.values())
+    assert all(entry["title"] in paths["markdown"].read_text() for entry in arms.values())
     assert paths["plot"].read_bytes().startswith(PNG)
     assert any("ZeroGen" in line for line in lines)
     # again: finished arms are read back, no LLM call is made, the numbers are the same
@@ -248,7 +543,7 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     again, _ = run_benchmark(protocol, out=tmp_path / "out2", runs=tmp_path / "runs", speed=False, echo=lambda t: None)
     assert fake_calls() == calls
     assert again["arms"]["s3"]["seeds"] == arms["s3"]["seeds"]
-    assert again["arms"]["s3_plus_gold"]["seeds"] == arms["s3_plus_gold"]["seeds"]
+    assert again["arms"]["final"]["seeds"] == arms["final"]["seeds"]
     # a changed protocol in the same run folder is refused instead of mixing results
     changed = dataclasses.replace(protocol, seed_examples=protocol.seed_examples + 1)
     with pytest.raises(ConfigError, match="other settings"):
@@ -275,13 +570,67 @@ def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_
     other = run_arm(protocol, "s3", 0, tmp_path / "flipped")
     texts = [
         [(e["gen_key"], e["text"], e["accepted"]) for e in Session.open("s3", folder=folder).examples()]
-        for folder in (tmp_path / "normal" / "tiny" / "seed0" / "s3", tmp_path / "flipped" / "tiny" / "seed0" / "s3")
+        for folder in (
+            arm_folder(tmp_path / "normal", protocol, "s3", 0),
+            arm_folder(tmp_path / "flipped", protocol, "s3", 0),
+        )
     ]
     assert texts[0] == texts[1]
     assert [r["val_acc"] for r in normal["rounds"]] == [r["val_acc"] for r in other["rounds"]]
     assert [r["n_errors"] for r in normal["rounds"]] == [r["n_errors"] for r in other["rounds"]]
     for a, b in zip(normal["rounds"], other["rounds"], strict=True):
         assert math.isclose(a["test_acc"] + b["test_acc"], 1.0)
+
+
+def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, toy_student, monkeypatch):
+    needs_data()
+    protocol = scripted_protocol()
+    with pytest.raises(ConfigError, match="run the s3 arm first"):
+        run_final(protocol, 0, tmp_path)
+    run_arm(protocol, "s3", 0, tmp_path)
+    first = run_final(protocol, 0, tmp_path)
+    folder = arm_folder(tmp_path, protocol, "final", 0)
+    assert json.loads((folder / RESULT_FILE).read_text()) == first
+    with Session.open("s3", folder=arm_folder(tmp_path, protocol, "s3", 0)) as s3:
+        stored = s3.final_result()
+    assert (first["test_acc"], first["check_acc"], first["round"]) == (
+        stored["test_acc"], stored["check_acc"], stored["round"]
+    )  # fmt: skip
+
+    def no_training(self, out=None):
+        raise AssertionError("the stored final model is read back, not trained again")
+
+    monkeypatch.setattr(Session, "final", no_training)
+    (folder / RESULT_FILE).unlink()
+    assert run_final(protocol, 0, tmp_path) == first, "read back from the S3 run's record"
+    assert (folder / RESULT_FILE).exists()
+
+
+def long_reply(prompt: Prompt) -> str:
+    """Scripted replies three sentences long, so IMDb's review filters (at least 15 words) accept them."""
+    if "one reason per line" in prompt.messages[-1]["content"]:
+        return scripted_reply(prompt)
+    return " ".join(scripted_reply(Prompt(prompt.messages, sample=f"{prompt.sample}.{i}")) for i in range(3))
+
+
+def test_imdb_benchmark_with_the_scripted_llm(tmp_path, fake_llm, toy_student, monkeypatch):
+    """The same code on IMDb-shaped data: every arm runs, gold-large trains on its sample, the report says IMDb."""
+    fake_imdb(tmp_path / "data")
+    monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
+    FakeBackend.default_responder = long_reply
+    protocol = dataclasses.replace(get_protocol("tiny", task="imdb"), llm="fake:scripted")
+    results, paths = run_benchmark(protocol, out=tmp_path / "out", runs=tmp_path / "runs", speed=False,
+                                   echo=lambda t: None)  # fmt: skip
+    arms = results["arms"]
+    assert set(arms) == set(ARMS)
+    s3 = arms["s3"]["seeds"][0]
+    assert (s3["n_validation"], s3["n_check"], s3["n_test"]) == (30, 10, protocol.test_size)
+    assert arms["gold_large"]["seeds"][0]["n_train"] == protocol.gold_large
+    assert arms["gold_val"]["seeds"][0]["n_train"] == protocol.validation
+    assert arms["final"]["seeds"][0]["n_real"] == protocol.validation
+    assert arms["gold_large"]["title"] == "Gold: 100 IMDb train reviews"
+    assert paths["markdown"].read_text().startswith("# S3 benchmark on IMDb — profile `tiny`")
+    assert arm_folder(tmp_path / "runs", protocol, "s3", 0) == tmp_path / "runs" / "imdb" / "tiny" / "seed0" / "s3"
 
 
 # -- slow: the real embedded models ---------------------------------------------------------------------------
@@ -296,7 +645,8 @@ def test_tiny_benchmark_end_to_end_with_the_real_models(tmp_path, capsys):
     assert set(data["arms"]) == set(ARMS)
     for arm, entry in data["arms"].items():
         assert 0.0 <= entry["summary"]["test_acc_mean"] <= 1.0, arm
-        assert ARMS[arm] in (out / "results.md").read_text() and ARMS[arm] in printed
+        assert entry["title"] in (out / "results.md").read_text() and entry["title"] in printed
+    assert data["arms"]["s3"]["seeds"][0]["n_check"] > 0 and data["estimate_gaps"]["s3"]["check"]["n"] == 2
     assert data["arms"]["zerogen"]["seeds"][0]["n_train"] == data["arms"]["s3"]["seeds"][0]["n_train"]
     speed = data["speed"]
     assert speed["llm"]["tokens_per_s"] > 0 and speed["llm"]["naive_tokens_per_s"] > 0

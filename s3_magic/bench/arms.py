@@ -1,6 +1,6 @@
 """Running one arm for one seed as an ordinary run of the engine, in the benchmark's run folder.
 
-Each arm of each seed is the run named after the arm in its own folder ``<runs>/<profile>/seed<s>/<arm>/``, with
+Each arm of each seed is the run named after the arm in its own folder ``<runs>/<task>/<profile>/seed<s>/<arm>/``, with
 its own LLM call cache: the local backend's sampling seed changes with the benchmark seed (and is not part of the
 cache key), and an arm never gets another arm's calls for free, so its tokens and seconds are its own cost.
 Running an arm again opens that run: a finished run is only read back, an unfinished one resumes where it
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.protocol import Protocol, arm_task
+from s3_magic.bench.protocol import Protocol, arm_task, protocol_folder
 from s3_magic.engine.context import Reporter
 from s3_magic.errors import ConfigError
 from s3_magic.store import DB_NAME, RunStore
@@ -22,7 +22,7 @@ PHASE_SECONDS = ("data_seconds", "train_seconds", "eval_seconds")
 
 
 def arm_folder(runs: str | Path, protocol: Protocol, arm: str, seed: int) -> Path:
-    return Path(runs) / protocol.name / f"seed{seed}" / arm
+    return protocol_folder(runs, protocol) / f"seed{seed}" / arm
 
 
 def run_arm(
@@ -36,7 +36,7 @@ def run_arm(
     """Run (or resume, or read back) ``arm`` for ``seed`` and return its result (see :func:`arm_result`)."""
     from s3_magic.session import Session
 
-    task = arm_task(protocol, arm, seed, zerogen_examples)
+    task = arm_task(protocol, arm, seed, zerogen_examples, runs=runs)
     folder = arm_folder(runs, protocol, arm, seed)
     stored = existing_task(folder, arm)
     if stored is None:
@@ -76,12 +76,15 @@ def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
     """One arm's numbers for one seed, read from its finished run.
 
     ``test_acc`` values are copied for the report only; nothing in the benchmark decides anything with them.
+    ``check_acc`` is None for an arm without a check split (the gold arms).
     """
     rows = [r for r in session.rounds() if r["status"] == "evaluated"]
     if not rows:
         raise ConfigError(f"the {arm} run {session.run_id!r} has no evaluated round; resume it")
     usage = session.usage()
     last = rows[-1]
+    data = session.ctx.data
+    labelled = [*data.validation, *data.check]
     return {
         "arm": arm,
         "seed": seed,
@@ -90,14 +93,18 @@ def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
         "status": session.store.get_run(session.run_id)["status"],
         "n_train": last["n_train"],
         "val_acc": last["val_acc"],
+        "check_acc": last.get("check_acc"),
         "test_acc": last.get("test_acc"),
-        "n_validation": len(session.ctx.data.validation),
-        "n_test": len(session.ctx.data.test),
+        "n_validation": len(data.validation),
+        "n_check": len(data.check),
+        "n_test": len(data.test),
+        "labelled_mean_words": round(sum(len(e.text.split()) for e in labelled) / len(labelled), 1),
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
         "llm_calls": usage["calls"],
         "cache_hits": sum(int(r.get("cache_hits") or 0) for r in rows),
         "seconds": round(sum(phase_seconds(r) for r in rows), 2),
+        **{k: round(sum(float(r.get(k) or 0.0) for r in rows), 2) for k in PHASE_SECONDS},
         "train_copies_of_test": train_copies_of_test(session, last["round"]),
         "rounds": [
             {
@@ -105,7 +112,9 @@ def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
                 "n_train": r["n_train"],
                 "new_accepted": r.get("new_accepted", 0),
                 "val_acc": r["val_acc"],
+                "check_acc": r.get("check_acc"),
                 "test_acc": r.get("test_acc"),
+                "n_check": r.get("n_check"),
                 "n_errors": r.get("n_errors"),
                 "seconds": round(phase_seconds(r), 2),
                 **{k: r.get(k) for k in PHASE_SECONDS},

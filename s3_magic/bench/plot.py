@@ -11,7 +11,8 @@ from s3_magic.errors import ConfigError
 
 
 def plot_png(results: dict[str, Any]) -> bytes:
-    """PNG bytes: test accuracy after each round for the S3 arms (± std over seeds), the other arms as lines."""
+    """PNG bytes: test accuracy after each round for the S3 arms (± std over seeds, solid) with their check
+    accuracy (dotted, same colour), the other arms' test accuracy as dashed lines."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -24,24 +25,32 @@ def plot_png(results: dict[str, Any]) -> bytes:
     fig = Figure(figsize=(9, 4.2), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    handles: list[Any] = []  # in drawing order (matplotlib puts error bars after lines)
     for name, entry in arms.items():
         if name in ROUND_ARMS:
             rows = [r for r in entry["per_round"] if r["test_acc_mean"] is not None]
             xs = [r["round"] for r in rows]
             ys = [100 * r["test_acc_mean"] for r in rows]
             errs = [100 * (r["test_acc_std"] or 0.0) for r in rows]
-            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=entry["title"])
+            line = ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=f"{entry['title']}: test")
+            handles.append(line)
+            checked = [r for r in entry["per_round"] if r.get("check_acc_mean") is not None]
+            if checked:
+                handles += ax.plot([r["round"] for r in checked], [100 * r["check_acc_mean"] for r in checked],
+                                   marker="s", linestyle=":", color=line[0].get_color(),
+                                   label=f"{entry['title']}: check")  # fmt: skip
         else:
             acc = entry["summary"]["test_acc_mean"]
             if acc is not None:
-                ax.plot([0, last], [100 * acc] * 2, linestyle="--", label=entry["title"])
+                handles += ax.plot([0, last], [100 * acc] * 2, linestyle="--", label=f"{entry['title']}: test")
     ax.set_xlabel("round (0 = seed data)")
-    ax.set_ylabel("test accuracy, %")
+    ax.set_ylabel("accuracy, %")
     ax.set_xticks(range(last + 1))
     seeds = len(results.get("seeds") or [])
-    ax.set_title(f"SST-2, profile {results['protocol']['name']}, mean over {seeds} seed(s)")
+    title = results["protocol"].get("task_title", "SST-2")
+    ax.set_title(f"{title}, profile {results['protocol']['name']}, mean over {seeds} seed(s)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

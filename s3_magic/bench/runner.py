@@ -3,6 +3,7 @@
 >>> from s3_magic.bench import get_protocol
 >>> from s3_magic.bench.runner import run_benchmark
 >>> results, paths = run_benchmark(get_protocol("quick"), out="bench-out")   # doctest: +SKIP
+>>> results, paths = run_benchmark(get_protocol("full", task="imdb"))      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic.bench.arms import run_arm
-from s3_magic.bench.extra import run_s3_plus_gold
-from s3_magic.bench.protocol import ARMS, RUN_ORDER, Protocol
+from s3_magic.bench.final import run_final
+from s3_magic.bench.protocol import DEFAULT_TASK, RUN_ORDER, Protocol, arm_title, protocol_folder
 from s3_magic.engine.context import Reporter
 
 DEFAULT_RUNS = "benchmarks/runs"
@@ -22,9 +23,14 @@ RESULTS_ROOT = "benchmarks/results"
 
 
 def default_out(protocol: Protocol) -> Path:
-    """``benchmarks/results/<date>`` for the full protocol, ``<date>-<profile>`` for the smaller ones."""
-    date = time.strftime("%Y-%m-%d")
-    return Path(RESULTS_ROOT) / (date if protocol.name == "full" else f"{date}-{protocol.name}")
+    """``benchmarks/results/<date>`` for the full protocol on SST-2; ``-<task>`` is added for another task and
+    ``-<profile>`` for a smaller profile (``<date>-imdb``, ``<date>-quick``, ``<date>-imdb-quick``)."""
+    parts = [time.strftime("%Y-%m-%d")]
+    if protocol.task != DEFAULT_TASK:
+        parts.append(protocol.task)
+    if protocol.name != "full":
+        parts.append(protocol.name)
+    return Path(RESULTS_ROOT) / "-".join(parts)
 
 
 def _iso(t: float) -> str:
@@ -39,20 +45,27 @@ def run_arms(
     reporter: Reporter | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Each arm for each seed, in run order (S3 before ZeroGen, which matches its final training-set size)."""
+    """Each arm for each seed, in run order (S3 before the final arm, which trains on its run, and before ZeroGen,
+    which matches its final training-set size). Only validation and check accuracy are printed."""
+    described = protocol.describe()
     results: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
         s3_examples: int | None = None
         for arm in [a for a in RUN_ORDER if a in arms]:
-            echo(f"seed {seed}: {ARMS[arm]} ...")
-            if arm == "s3_plus_gold":
-                result = run_s3_plus_gold(protocol, seed, runs, reporter=reporter)
+            title = arm_title(arm, described)
+            echo(f"seed {seed}: {title} ...")
+            if arm == "final":
+                result = run_final(protocol, seed, runs, reporter=reporter)
             else:
                 result = run_arm(protocol, arm, seed, runs, zerogen_examples=s3_examples, reporter=reporter)
             if arm == "s3":
                 s3_examples = result["n_train"]
-            val = "" if result["val_acc"] is None else f", validation accuracy {100 * result['val_acc']:.1f}%"
-            echo(f"seed {seed}: {ARMS[arm]}: {result['n_train']:,} training examples{val}, {result['seconds']:.0f} s")
+            shown = "".join(
+                f", {name} accuracy {100 * result[key]:.1f}%"
+                for name, key in (("validation", "val_acc"), ("check", "check_acc"))
+                if result.get(key) is not None
+            )
+            echo(f"seed {seed}: {title}: {result['n_train']:,} training examples{shown}, {result['seconds']:.0f} s")
             results.setdefault(arm, []).append(result)
     return results
 
@@ -81,7 +94,7 @@ def run_benchmark(
     started = time.time()
     machine = describe_machine()
     arm_results = run_arms(protocol, seeds, arms, runs, reporter, echo)
-    speed_results = measure_speed(protocol, Path(runs) / protocol.name, echo) if speed else None
+    speed_results = measure_speed(protocol, protocol_folder(runs, protocol), echo) if speed else None
     machine["load_average_end"] = load_average()
     finished = time.time()
     timing = {

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.protocol import Protocol, SpeedSizes, arm_task
+from s3_magic.bench.protocol import Protocol, SpeedSizes, base_task, common_changes, student_spec
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
 
@@ -76,7 +76,7 @@ def student_speed(protocol: Protocol, sizes: SpeedSizes) -> dict[str, Any]:
     from s3_magic.student.models import use_all_cores
 
     use_all_cores()
-    student = arm_task(protocol, "gold_val", 0).student
+    student = student_spec(protocol)
     params = {k: v for k, v in student.params().items() if k != "epochs"}
     rows = sentence_examples(sizes.student_train + sizes.student_infer)
     train, infer = rows[: sizes.student_train], rows[sizes.student_train :]
@@ -106,18 +106,22 @@ def student_speed(protocol: Protocol, sizes: SpeedSizes) -> dict[str, Any]:
 def round_seconds(protocol: Protocol, sizes: SpeedSizes, workdir: Path) -> dict[str, Any]:
     """Train + evaluate on seed data, then extrapolate ``round_errors`` errors x ``round_examples_per_error``.
 
-    The seed data is made first and not timed; the run uses the 200 validation sentences of seed 0 and no test
-    set, in a fresh folder so that no LLM call comes from a cache.
+    The seed data is made first and not timed; the run uses the protocol's 200 labelled examples of seed 0 (a
+    stratified sample of the task's pool), all of them evaluated (no check split), and no test set, in a fresh
+    folder so that no LLM call comes from a cache.
     """
     from s3_magic.engine.loop import ensure_data
     from s3_magic.session import Session
 
-    base = arm_task(protocol, "s3_no_rationales", 0)
-    validation = {**base.validation.model_dump(exclude_none=True), "limit": protocol.validation, "seed": 0}
-    task = base.updated(
+    task = base_task(protocol).updated(
         {
+            **common_changes(protocol, 0),
+            "method": "s3",
+            "sizes.rationales_per_example": 0,
             "split": None,
-            "validation": validation,
+            "test": None,
+            "check": {"fraction": 0.0},
+            "validation": {"path": protocol.bench_task.pool, "limit": protocol.validation, "seed": 0},
             "sizes.seed_examples": sizes.round_seed_examples,
             "sizes.rounds": 1,
             "sizes.examples_per_error": sizes.round_examples_per_error,

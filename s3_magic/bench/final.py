@@ -1,0 +1,79 @@
+"""The final arm: the model a user keeps, made by :meth:`Session.final` on the finished S3 arm's run.
+
+``Session.final`` trains the student on the synthetic data of the S3 run's best round (by check accuracy) together
+with the real labelled examples, by the recipe with the best check accuracy, then (by default) once more with the
+check examples added, so the kept model has learnt from all the real labels. No choice reads the test split. The
+arm reports that model's test accuracy and the check accuracy it was chosen by; it has no validation accuracy (it
+trained on those examples). The model is saved in the arm's folder ``<runs>/<task>/<profile>/seed<s>/final/model``,
+the S3 run stores the record (read back on the next benchmark run instead of training again), and the arm's
+result is also written there as ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from s3_magic.bench.arms import arm_folder
+from s3_magic.bench.protocol import Protocol
+from s3_magic.engine.context import Reporter
+from s3_magic.errors import ConfigError
+
+ARM = "final"
+RESULT_FILE = "result.json"
+MODEL_FOLDER = "model"
+
+
+def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """The final model of the S3 arm's run for ``seed`` (trained once, then read back); the arm's result."""
+    from s3_magic.bench.report import write_atomic
+    from s3_magic.session import Session
+
+    folder = arm_folder(runs, protocol, ARM, seed)
+    s3_folder = arm_folder(runs, protocol, "s3", seed)
+    if not (s3_folder / "s3.sqlite").exists():
+        raise ConfigError(f"no S3 run in {str(s3_folder)!r}; run the s3 arm first")
+    with Session.open("s3", folder=s3_folder, reporter=reporter) as s3:
+        rows = [r for r in s3.rounds() if r["status"] == "evaluated"]
+        if not rows or s3.next_round() is not None or s3.store.get_run(s3.run_id)["status"] != "finished":
+            raise ConfigError(f"the S3 run in {str(s3_folder)!r} has not finished; run the s3 arm first")
+        record = s3.final_result()
+        if record is None:
+            record = s3.final(out=folder / MODEL_FOLDER)
+        result = final_arm_result(s3, record, seed, folder)
+    write_atomic(folder / RESULT_FILE, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def final_arm_result(s3: Any, record: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:
+    """The final arm's result in the shape of the other arms' (see :func:`s3_magic.bench.arms.arm_result`)."""
+    data = s3.ctx.data
+    return {
+        "arm": ARM,
+        "seed": seed,
+        "run_id": s3.run_id,
+        "folder": str(folder),
+        "status": "finished",
+        "n_train": record["n_train"],
+        "n_synthetic": record.get("n_synthetic"),
+        "n_real": record.get("n_real"),
+        "round": record.get("round"),
+        "recipe": record.get("recipe"),
+        "refit_with_check": record.get("refit_with_check"),
+        "candidates": record.get("candidates") or [],
+        "model_path": record.get("path"),
+        "val_acc": None,
+        "check_acc": record.get("check_acc"),
+        "test_acc": record.get("test_acc"),
+        "n_validation": len(data.validation),
+        "n_check": len(data.check),
+        "n_test": len(data.test),
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "llm_calls": 0,
+        "cache_hits": 0,
+        "seconds": record.get("seconds"),
+        "train_copies_of_test": None,
+        "rounds": [],
+    }
