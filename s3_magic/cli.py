@@ -104,7 +104,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _dry_run(est: dict[str, Any]) -> None:
-    print(f"dry run of {est['task']}: {est['validation']} validation examples, {est['test']} test examples")
+    print(
+        f"dry run of {est['task']}: {est['validation']} validation examples, {est.get('check', 0)} check examples "
+        f"(held out), {est['test']} test examples"
+    )
     print(f"LLM calls: about {est['seed_calls']:,} for the seed data, at most {est['max_calls']:,} in total "
           f"({est['llm']})")  # fmt: skip
     print(f"tokens: at most {est['max_seed_tokens']:,} for the seed data, {est['max_tokens']:,} in total "

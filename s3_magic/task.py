@@ -81,9 +81,10 @@ class FinalSpec(_Strict):
 
     #: recipes tried, each scored on the check split (the best one is kept): ``real`` (the real labels only),
     #: ``joint`` (synthetic and real pooled), ``weighted`` (pooled, the real labels weighing as much as all the
-    #: synthetic data), ``two_stage`` (synthetic first, then the real labels); with no check split the first is used
-    recipes: list[Literal["real", "joint", "weighted", "two_stage"]] = Field(
-        default_factory=lambda: ["weighted", "two_stage"], min_length=1
+    #: synthetic data), ``two_stage`` (synthetic first, then the real labels), ``agree`` (pooled, leaving out the
+    #: synthetic examples a student trained on the real labels labels otherwise); with no check split the first is used
+    recipes: list[Literal["real", "joint", "weighted", "two_stage", "agree"]] = Field(
+        default_factory=lambda: ["agree", "joint", "real"], min_length=1
     )
     #: after choosing, train the chosen recipe once more with the check examples added to the real labels
     refit_with_check: bool = True

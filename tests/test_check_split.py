@@ -174,7 +174,7 @@ def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm, 
     (tmp_path / "flipped.jsonl").write_text("".join(json.dumps(r) + "\n" for r in flipped))
 
     def final(test_file: str, name: str) -> dict:
-        task = sst2_task(**{"final__recipes": ["real", "joint", "weighted"], "sizes__rounds": 1})
+        task = sst2_task(**{"final__recipes": ["real", "joint", "weighted", "agree"], "sizes__rounds": 1})
         task.pop("split")
         task.update(validation={"path": str(tmp_path / "val.jsonl")}, test={"path": str(tmp_path / test_file)})
         s = Session.create(task, folder=tmp_path / name)
