@@ -80,6 +80,17 @@ def test_estimate_comes_before_any_call_and_bounds_the_run(tmp_path, fake_llm, t
     assert (after["seed_calls"], after["max_calls"], after["max_tokens"]) == (0, 0, 0), "nothing is left to spend"
 
 
+def test_estimate_counts_the_demonstrations_in_seed_and_rationale_prompts(tmp_path, fake_llm, toy_student):
+    plain = Session.create(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path / "plain").estimate()
+    task = sst2_task(**{"sizes__rounds": 0, "sizes__demonstrations": 3, "sizes__rationale_demonstrations": 2})
+    s = Session.create(task, folder=tmp_path / "demos")
+    est = s.estimate()
+    assert est["max_seed_tokens"] > plain["max_seed_tokens"], "shown examples make longer prompts"
+    s.run()
+    row = s.rounds()[0]
+    assert row["prompt_tokens"] + row["completion_tokens"] <= est["max_seed_tokens"]
+
+
 def test_cli_budget_stop_then_resume(tmp_path, fake_llm, toy_student, capsys):
     task = tmp_path / "task.yaml"
     task.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1})))

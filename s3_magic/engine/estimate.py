@@ -8,11 +8,18 @@ from s3_magic.engine.context import RunContext
 from s3_magic.engine.loop import EVALUATED, GENERATED
 from s3_magic.engine.rationales import MAX_CALLS_PER_LABEL, rationales_by_label
 from s3_magic.engine.seed import ZEROGEN_MAX_PROMPTS_PER_EXAMPLE
+from s3_magic.example import Example
 from s3_magic.llm.cached import estimate_prompt_tokens
 from s3_magic.prompts import Prompts
 
 #: a stand-in rationale for sizing seed prompts before the rationales exist
 _PLACEHOLDER_RATIONALE = "a few words of reason"
+
+
+def longest(ctx: RunContext, label: str, n: int) -> list[Example]:
+    """The ``n`` longest validation examples of ``label``: the largest demonstrations a prompt can show."""
+    of_label = [e for e in ctx.data.validation if e.label == label]
+    return sorted(of_label, key=lambda e: -len(e.text) - len(e.text_b or ""))[:n]
 
 
 def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
@@ -37,12 +44,30 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
         missing = [lab for lab in labels if k and not have.get(lab.name) and not (task.rationales or {}).get(lab.name)]
         rationale_min, rationale_max = len(missing), len(missing) * MAX_CALLS_PER_LABEL
         rationale_tokens = max(
-            (estimate_prompt_tokens(prompts.rationale(lab, sizes.rationales_per_label, "0")) for lab in missing),
+            (
+                estimate_prompt_tokens(
+                    prompts.rationale(
+                        lab,
+                        sizes.rationales_per_label,
+                        "0",
+                        examples=longest(ctx, lab.name, sizes.rationale_demonstrations),
+                    )
+                )
+                for lab in missing
+            ),
             default=0,
         )
         context = max(ctx.data.contexts, key=len) if task.is_pair and ctx.data.contexts else None
         seed = max(
-            estimate_prompt_tokens(prompts.seed(lab, [_PLACEHOLDER_RATIONALE] * k, "0", context=context))
+            estimate_prompt_tokens(
+                prompts.seed(
+                    lab,
+                    [_PLACEHOLDER_RATIONALE] * k,
+                    "0",
+                    context=context,
+                    demonstrations=longest(ctx, lab.name, sizes.demonstrations),
+                )
+            )
             for lab in labels
         )
         seed_prompt_tokens = rationale_max * rationale_tokens + seed_max * seed
