@@ -123,10 +123,7 @@ def stratified_split(examples: Sequence[Example], first: int, seed: int) -> tupl
     chosen: set[int] = set()
     for label, quota in zip(order, quotas, strict=True):
         chosen.update(rng.sample(by_label[label], quota))
-    return (
-        [ex for i, ex in enumerate(examples) if i in chosen],
-        [ex for i, ex in enumerate(examples) if i not in chosen],
-    )
+    return _parts(examples, chosen)
 
 
 def grouped_split(
@@ -163,10 +160,13 @@ def grouped_split(
                 break
             chosen.update(members)
             taken += len(members)
-    return (
-        [ex for i, ex in enumerate(examples) if i in chosen],
-        [ex for i, ex in enumerate(examples) if i not in chosen],
-    )
+    return _parts(examples, chosen)
+
+
+def _parts(examples: Sequence[Example], chosen: set[int]) -> tuple[list[Example], list[Example]]:
+    """The ``chosen`` examples and the others, each in the original order."""
+    first = [ex for i, ex in enumerate(examples) if i in chosen]
+    return first, [ex for i, ex in enumerate(examples) if i not in chosen]
 
 
 def _quotas(counts: list[int], first: int) -> list[int]:
