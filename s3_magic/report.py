@@ -89,6 +89,11 @@ def final_summary(result: dict[str, Any]) -> str:
         f"trained on {_int(result.get('n_synthetic')) or 0} synthetic + {_int(result.get('n_real')) or 0} real "
         f"examples{refit}, {float(result.get('seconds') or 0):.1f} s",
     ]
+    if result.get("left_out"):
+        lines.append(
+            f"left out {len(result['left_out']):,} synthetic examples that a student trained on the real labels "
+            "labels otherwise (their ids are in the stored result)"
+        )
     cands = result.get("candidates") or []
     if len(cands) > 1:
         lines.append("recipes tried, check accuracy: " + ", ".join(

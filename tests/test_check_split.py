@@ -188,6 +188,12 @@ def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm, 
     assert result["recipe"] == best["recipe"] and result["check_acc"] == best["check_acc"]
     assert result["n_real"] == 60 and result["refit_with_check"], "the kept model learnt every real label"
     assert result["path"] is None, "a student that cannot be saved is still chosen and scored"
+    agree = next(c for c in result["candidates"] if c["recipe"] == "agree")
+    assert agree["left_out"] > 0, "the teacher trained on the real labels disagrees with some synthetic examples"
+    if result["recipe"] == "agree":
+        assert result["left_out"] and all(uid.startswith("syn:") for uid in result["left_out"])
+    else:
+        assert result["left_out"] == []
     # flipping every test label moves the test accuracies, never the choice
     other = final("flipped.jsonl", "b")
     assert [c["check_acc"] for c in other["candidates"]] == [c["check_acc"] for c in result["candidates"]]

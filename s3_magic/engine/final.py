@@ -45,9 +45,15 @@ def final_folder(ctx: RunContext) -> Path:
 
 
 def fit_recipe(
-    ctx: RunContext, recipe: str, synthetic: Sequence[Example], real: Sequence[Example], stage: str = "final"
+    ctx: RunContext,
+    recipe: str,
+    synthetic: Sequence[Example],
+    real: Sequence[Example],
+    stage: str = "final",
+    info: dict[str, Any] | None = None,
 ) -> Any:
-    """A fresh student trained by ``recipe`` on ``synthetic`` and ``real`` examples."""
+    """A fresh student trained by ``recipe`` on ``synthetic`` and ``real`` examples; ``info`` (when given) gets
+    what the recipe left out (``agree``: ``left_out``, the uids of the synthetic examples it did not train on)."""
     student = training.make_student(ctx)
     seed = ctx.task.seed
 
@@ -64,6 +70,9 @@ def fit_recipe(
         student.fit([*synthetic, *real], seed=seed, progress=progress, weights=weights)
     elif recipe == "agree":
         kept = teacher_agreed(ctx, synthetic, real)
+        if info is not None:
+            kept_uids = {e.uid for e in kept}
+            info["left_out"] = [e.uid for e in synthetic if e.uid not in kept_uids]
         student.fit([*kept, *real], seed=seed, progress=progress)
     elif recipe == "two_stage":
         student.fit(list(synthetic), seed=seed, progress=progress)
@@ -107,6 +116,7 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
     synthetic = [] if ctx.task.method == "gold" else training.training_examples(ctx, r)
     real = list(data.gold if ctx.task.method == "gold" else data.validation)
     candidates = []
+    infos: dict[str, dict[str, Any]] = {}
     chosen: tuple[Any, dict[str, Any]] | None = None
     recipes = usable_recipes(ctx, synthetic)
     if not data.check:
@@ -114,17 +124,21 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         ctx.reporter.message(f"final: the task has no check split, so the first recipe ({recipes[0]}) is used")
     for recipe in recipes:
         ctx.reporter.message(f"final: training recipe {recipe} on {len(synthetic)} synthetic + {len(real)} real")
-        student = fit_recipe(ctx, recipe, synthetic, real)
+        info = infos.setdefault(recipe, {})
+        student = fit_recipe(ctx, recipe, synthetic, real, info=info)
         entry = {"recipe": recipe, "check_acc": accuracy(student, data.check), "test_acc": accuracy(student, data.test)}
+        if "left_out" in info:
+            entry["left_out"] = len(info["left_out"])
         candidates.append(entry)
         if chosen is None or (entry["check_acc"] or 0.0) > (chosen[1]["check_acc"] or 0.0):
             chosen = (student, entry)
     assert chosen is not None
     student, best = chosen
     refit = bool(ctx.task.final.refit_with_check and data.check)
+    kept_info: dict[str, Any] = {}
     if refit:
         ctx.reporter.message(f"final: training {best['recipe']} again with the {len(data.check)} check examples")
-        student = fit_recipe(ctx, best["recipe"], synthetic, [*real, *data.check], stage="refit")
+        student = fit_recipe(ctx, best["recipe"], synthetic, [*real, *data.check], stage="refit", info=kept_info)
     path = save_model(ctx, student, out, r, best, candidates, refit) if getattr(student, "can_save", False) else None
     if path is None:
         ctx.reporter.message("final: this student cannot be saved as a model folder (use student.mode: finetune)")
@@ -140,6 +154,8 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         "n_synthetic": len(synthetic),
         "n_real": len(real) + (len(data.check) if refit else 0),
         "candidates": candidates,
+        #: synthetic examples the kept model was not trained on, by recipe (``agree``: its teacher disagreed)
+        "left_out": (kept_info if refit else infos[best["recipe"]]).get("left_out", []),
         "seconds": round(time.time() - started, 2),
         "path": None if path is None else str(path),
     }
