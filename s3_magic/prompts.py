@@ -14,8 +14,9 @@ article"), so label words should read that way.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from string import Template
+from typing import Any
 
 from s3_magic.errors import ConfigError
 from s3_magic.example import Example
@@ -105,8 +106,8 @@ class Prompts:
         }  # fmt: skip
         return self.templates[name].substitute({**base, **values}).strip()
 
-    def _prompt(self, content: str, sample: str) -> Prompt:
-        return Prompt.user(content, sample=sample, system=self.task.prompts.system)
+    def _prompt(self, content: str, sample: str, meta: Mapping[str, Any] | None = None) -> Prompt:
+        return Prompt.user(content, sample=sample, system=self.task.prompts.system, meta=meta)
 
     def rationale(self, label: LabelSpec, n: int, sample: str, examples: Sequence[Example] = ()) -> Prompt:
         """The request for ``n`` rationales of ``label``; with ``examples`` (real examples of the label, from
@@ -115,7 +116,7 @@ class Prompts:
         if examples:
             shown = self._fill("rationale_examples", label, examples="\n".join(self._shown(e) for e in examples))
             content = f"{shown}\n\n{content}"
-        return self._prompt(content, sample)
+        return self._prompt(content, sample, {"step": "rationale", "label": label.name, "n": n})
 
     def _shown(self, example: Example) -> str:
         """One real example as one line of a prompt (line breaks inside it become spaces): ``- text``, or
@@ -146,9 +147,10 @@ class Prompts:
         """
         pair = self.task.is_pair
         name = "seed" if rationales or pair else "seed_plain"
+        meta = {"step": "seed", "label": label.name, "rationales": tuple(rationales), **_context(context)}
         if not demonstrations:
             content = self._fill(name, label, rationales="; ".join(rationales), first=context or "")
-            return self._prompt(content, sample)
+            return self._prompt(content, sample, meta)
         messages = []
         for i, demo in enumerate(demonstrations):
             if pair:
@@ -159,10 +161,11 @@ class Prompts:
         last = "seed" if rationales or pair else "seed_again"
         final = self._fill(last, label, rationales="; ".join(rationales), first=context or "")
         messages.append({"role": "user", "content": final})
-        return Prompt.chat(messages, sample, system=self.task.prompts.system)
+        return Prompt.chat(messages, sample, system=self.task.prompts.system, meta=meta)
 
     def zerogen(self, label: LabelSpec, sample: str, context: str | None = None) -> Prompt:
-        return self._prompt(self._fill("zerogen", label, first=context or ""), sample)
+        meta = {"step": "zerogen", "label": label.name, **_context(context)}
+        return self._prompt(self._fill("zerogen", label, first=context or ""), sample, meta)
 
     def error(self, label: LabelSpec, example: Example, sample: str) -> Prompt:
         """The extrapolation prompt for one misclassified example.
@@ -172,6 +175,9 @@ class Prompts:
         style and length of their "own" answer and do not talk about "the review you provided", which they often
         do when the example is quoted inside one instruction. Otherwise it is the one-message ``error`` template.
         """
+        meta = {"step": "error", "label": label.name, "text": example.text}
+        if example.text_b is not None:
+            meta["text_b"] = example.text_b
         if self.task.is_pair:
             content = self._fill("error", label, first=example.text, example=example.text_b or "")
         elif self.task.prompts.error is None:
@@ -180,10 +186,15 @@ class Prompts:
                 {"role": "assistant", "content": example.text},
                 {"role": "user", "content": self._fill("error_again", label)},
             ]
-            return Prompt.chat(messages, sample, system=self.task.prompts.system)
+            return Prompt.chat(messages, sample, system=self.task.prompts.system, meta=meta)
         else:
             content = self._fill("error", label, example=example.text)
-        return self._prompt(content, sample)
+        return self._prompt(content, sample, meta)
+
+
+def _context(context: str | None) -> dict[str, str]:
+    """The ``context`` entry of a prompt's meta: the pair task's first text, when there is one."""
+    return {} if context is None else {"context": context}
 
 
 _KNOWN = {

@@ -166,6 +166,8 @@ class RunContext:
         """Make the run's LLM calls with ``backend`` (through the cache and budget); the previous one is closed."""
         self.close()
         backend.notice = self.reporter.message
+        if backend.observes:  # a backend whose answers depend on earlier ones learns those of this run
+            backend.observe([row["raw_output"] for row in self.store.examples(self.run_id) if row["raw_output"]])
         spec = self.task.llm
         params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
         self._llm = CachedLLM(backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens)

@@ -2,6 +2,7 @@
 
 >>> backend = get_backend("local:embedded")          # doctest: +SKIP
 >>> backend = get_backend("anthropic:claude-sonnet-4-5")  # doctest: +SKIP
+>>> backend = get_backend("oracle:${S3_MAGIC_DATA}/sst2/train.jsonl")  # doctest: +SKIP
 
 Backends are imported lazily, so importing this package loads no SDK or torch.
 """
@@ -22,6 +23,8 @@ _REGISTRY: dict[str, str | Callable[..., Backend]] = {
     "anthropic": "s3_magic.llm.anthropic_backend:AnthropicBackend",
     "openai": "s3_magic.llm.openai_backend:OpenAIBackend",
     "fake": "s3_magic.llm.fake:FakeBackend",
+    # a simulation, not an LLM: answers with real pool sentences (s3_magic/llm/oracle.py)
+    "oracle": "s3_magic.llm.oracle:OracleBackend",
 }
 
 
@@ -56,7 +59,7 @@ def get_backend(spec: str, **options: object) -> Backend:
         try:
             factory = getattr(importlib.import_module(module_name), attr)
         except ImportError as exc:
-            extra = "local" if provider == "local" else provider
+            extra = "local" if provider in ("local", "oracle") else provider
             raise BackendError(
                 f"the {provider} backend needs extra packages ({exc.name}); "
                 f"install them with pip install 's3-magic[{extra}]'"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -31,20 +31,36 @@ class GenParams:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One chat prompt. ``sample`` tells apart repeated draws from the same messages."""
+    """One chat prompt. ``sample`` tells apart repeated draws from the same messages.
+
+    ``meta`` says what the engine asked for, for backends that answer without reading the messages (the
+    ``oracle`` simulation): ``step`` (``rationale``, ``seed``, ``zerogen`` or ``error``), ``label`` (the label
+    name) and the query (``rationales`` and, on pair tasks, ``context`` for seed prompts; ``text`` and
+    ``text_b`` of the misclassified example for error prompts; ``n`` for rationale prompts). It is not part of
+    equality, the prompt hash or the call cache key, so it never changes which calls are cached.
+    """
 
     messages: tuple[Message, ...]
     sample: str = "0"
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def user(cls, content: str, sample: str | int = "0", system: str | None = None) -> Prompt:
-        return cls.chat([{"role": "user", "content": content}], sample, system)
+    def user(
+        cls, content: str, sample: str | int = "0", system: str | None = None, meta: Mapping[str, Any] | None = None
+    ) -> Prompt:
+        return cls.chat([{"role": "user", "content": content}], sample, system, meta)
 
     @classmethod
-    def chat(cls, messages: Sequence[Message], sample: str | int = "0", system: str | None = None) -> Prompt:
+    def chat(
+        cls,
+        messages: Sequence[Message],
+        sample: str | int = "0",
+        system: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Prompt:
         """A conversation, after the system message when ``system`` is given."""
         head: list[Message] = [{"role": "system", "content": system}] if system else []
-        return cls((*head, *messages), str(sample))
+        return cls((*head, *messages), str(sample), dict(meta or {}))
 
     @property
     def hash(self) -> str:
@@ -81,6 +97,9 @@ class Backend(ABC):
     first_chunk: ClassVar[int | None] = None
     #: where the backend tells the user something while it waits (set by the run to its reporter; None: silent)
     notice: Callable[[str], None] | None = None
+    #: True for backends whose answers depend on the answers given before (the oracle never gives one twice): they
+    #: are shown, through :meth:`observe`, the answers of the run that did not come from them
+    observes: ClassVar[bool] = False
 
     def __init__(self, model: str, **options: object) -> None:
         self.model = model
@@ -104,6 +123,10 @@ class Backend(ABC):
         still in flight and finish in a short while. They are paid for, so the caller stores them. No call is
         started. Backends that make no concurrent calls have nothing to settle."""
         return iter(())
+
+    def observe(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Answers already given in this run that this instance did not give: the raw outputs the run has stored
+        when the backend is attached to it, and calls answered from the cache. Called only when ``observes``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, clients, models)."""

@@ -96,6 +96,8 @@ class CachedLLM:
                 missing.append(i)
                 continue
             self.stats.cache_hits += 1
+            if self.backend.observes:
+                self.backend.observe([hit["text"]])
             yield i, Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
         full = max(1, self.backend.default_chunk)
         chunk = min(full, self.backend.first_chunk or full)

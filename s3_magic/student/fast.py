@@ -39,6 +39,41 @@ def encoder(source: str, device: str) -> tuple[Any, Any]:
     return _ENCODERS[(source, device)]
 
 
+def embed_examples(
+    examples: Sequence[Example],
+    source: str,
+    device: str,
+    *,
+    max_length: int = 128,
+    batch_size: int = 128,
+    bf16: bool = False,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """(n, dim) float32 L2-normalised mean-pooled embeddings of ``examples`` (text, or text and text_b) by the
+    frozen encoder ``source``, in the order given; batches group texts of similar length."""
+    use_all_cores()
+    tokenizer, model = encoder(source, device)
+    enc = tokenize(tokenizer, examples, max_length)
+    pad = tokenizer.pad_token_id or 0
+    out: np.ndarray | None = None
+    done = 0
+    with torch.inference_mode():
+        for idx in length_batches(enc.lengths(), batch_size):
+            batch = collate(enc, idx, pad, device)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+                hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)
+            pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+            if out is None:
+                out = np.zeros((len(examples), pooled.shape[1]), dtype=pooled.dtype)
+            out[idx] = pooled
+            done += len(idx)
+            if progress:
+                progress(done, len(examples))
+    return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+
 class FastStudent(Student):
     """Frozen-embedding student: seconds per round, embeddings cached by (text, text_b)."""
 
@@ -75,24 +110,12 @@ class FastStudent(Student):
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
 
     def _encode(self, examples: Sequence[Example], progress: Progress | None) -> None:
-        use_all_cores()
-        tokenizer, model = encoder(self.source, self.device)
-        enc = tokenize(tokenizer, examples, self.max_length)
-        pad = tokenizer.pad_token_id or 0
-        done = 0
-        with torch.inference_mode():
-            for idx in length_batches(enc.lengths(), self.batch_size):
-                batch = collate(enc, idx, pad, self.device)
-                with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.bf16):
-                    hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)
-                pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-                for row, i in enumerate(idx):
-                    self._cache[(examples[i].text, examples[i].text_b)] = pooled[row]
-                done += len(idx)
-                if progress:
-                    progress(done, len(examples))
+        vectors = embed_examples(
+            examples, self.source, self.device, max_length=self.max_length, batch_size=self.batch_size,
+            bf16=self.bf16, progress=progress,
+        )  # fmt: skip
+        for i, example in enumerate(examples):
+            self._cache[(example.text, example.text_b)] = vectors[i]
 
     def fit(
         self,
