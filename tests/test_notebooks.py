@@ -89,7 +89,11 @@ def test_quickstart_runs_headless(tmp_path):
     rounds = SMALL["01_quickstart.ipynb"]["ROUNDS"]
     assert [(r["round"], r["status"]) for r in s.rounds()] == [(r, "evaluated") for r in range(rounds + 1)]
     assert s.task.llm.spec == "local:embedded" and s.task.student.mode == "finetune" and s.task.student.epochs == 1
-    assert len(s.ctx.data.validation) == SMALL["01_quickstart.ipynb"]["VALIDATION"]
+    data = s.ctx.data
+    assert len(data.validation) + len(data.check) == SMALL["01_quickstart.ipynb"]["VALIDATION"]
+    assert data.check and all(r["check_acc"] is not None for r in s.rounds()), "the check split is reported"
+    final = s.final_result()
+    assert final is not None and Path(final["path"], "config.json").is_file(), "%s3_final saved the model to keep"
     exported = [json.loads(line) for line in (tmp_path / "sst2_synthetic.jsonl").read_text().splitlines()]
     assert len(exported) == len(s.examples(accepted=True)) > 0
     assert {e["kind"] for e in exported} == {"seed", "extrapolated"}
