@@ -157,7 +157,7 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         #: synthetic examples the kept model was not trained on, by recipe (``agree``: its teacher disagreed)
         "left_out": (kept_info if refit else infos[best["recipe"]]).get("left_out", []),
         "seconds": round(time.time() - started, 2),
-        "path": None if path is None else str(path),
+        "path": None if path is None else str(path.resolve()),
     }
     ctx.store.set_final(ctx.run_id, result)
     ctx.final_student = student
