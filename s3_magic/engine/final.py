@@ -200,6 +200,9 @@ def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: li
     kinds = Counter(r["kind"] for r in ctx.store.examples(ctx.run_id, max_round=round, accepted=True) if r["text"])
     labels = ", ".join(task.label_names)
 
+    student = "all-MiniLM-L6-v2 (embedded)" if task.student.model in ("", "embedded", "minilm") else task.student.model
+    rounds_text = "round 0" if round == 0 else f"rounds 0–{round}"
+
     def pct(x: Any) -> str:
         return "–" if x is None else f"{100 * x:.1f}%"
 
@@ -211,10 +214,10 @@ def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: li
         "---",
         f"# {task.name}: the final S3 model of run `{ctx.run_id}`",
         "",
-        f"A {task.student.model} student ({task.student.mode}) for the labels {labels}, made by s3-magic "
+        f"A {student} student ({task.student.mode}) for the labels {labels}, made by s3-magic "
         f"(Synthesis Step by Step). Task: {task.description or task.name} ({task.kind}).",
         "",
-        f"- Synthetic data: the {sum(kinds.values())} accepted examples of rounds 0–{round} "
+        f"- Synthetic data: the {sum(kinds.values())} accepted examples of {rounds_text} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}); LLM `{task.llm.spec}`.",
         f"- Real labels: {len(data.validation)} validation examples"
         + (f" and, in the last training, the {len(data.check)} check examples" if refit else "")
