@@ -32,7 +32,8 @@ from typing import Any
 
 from s3_magic.engine import training
 from s3_magic.engine.context import RunContext
-from s3_magic.engine.loop import best_round, steering_metric
+from s3_magic.engine.loop import EVALUATED, best_round, steering_metric
+from s3_magic.engine.training import accuracy
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
 
@@ -100,10 +101,6 @@ def usable_recipes(ctx: RunContext, synthetic: Sequence[Example]) -> list[str]:
         recipes.remove("two_stage")
         ctx.reporter.message("final: this student cannot go on from a previous fit; two_stage is left out")
     return recipes or ["joint"]
-
-
-def accuracy(student: Any, examples: Sequence[Example]) -> float | None:
-    return student.predict(list(examples)).accuracy([e.label for e in examples]) if examples else None
 
 
 def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any]:
@@ -196,7 +193,7 @@ def save_model(
 def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: list[dict[str, Any]], refit: bool) -> str:
     """A Hugging Face model card naming the run, its data, its rounds and the check accuracy."""
     task, data = ctx.task, ctx.data
-    rows = [r for r in ctx.store.rounds(ctx.run_id) if r["status"] == "evaluated"]
+    rows = [r for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
     kinds = Counter(r["kind"] for r in ctx.store.examples(ctx.run_id, max_round=round, accepted=True) if r["text"])
     labels = ", ".join(task.label_names)
 

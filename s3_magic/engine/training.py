@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from s3_magic.engine.context import RunContext
@@ -67,14 +68,18 @@ def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] 
     return stats
 
 
+def accuracy(student: Any, examples: Sequence[Example]) -> float | None:
+    """The student's accuracy on ``examples``, or None when there are none."""
+    return student.predict(list(examples)).accuracy([e.label for e in examples]) if examples else None
+
+
 def held_out_scores(ctx: RunContext, student: Any) -> dict[str, Any]:
     """``check_acc`` and ``n_check`` (when the task has a check split) and the report-only ``test_acc``."""
     scores: dict[str, Any] = {}
     if ctx.data.check:
-        check = ctx.data.check
-        scores.update(check_acc=student.predict(check).accuracy([e.label for e in check]), n_check=len(check))
+        scores.update(check_acc=accuracy(student, ctx.data.check), n_check=len(ctx.data.check))
     if ctx.data.test:
-        scores["test_acc"] = student.predict(ctx.data.test).accuracy([e.label for e in ctx.data.test])
+        scores["test_acc"] = accuracy(student, ctx.data.test)
     return scores
 
 
