@@ -11,10 +11,7 @@ import argparse
 import json
 import time
 
-from s3_magic import Session
-from s3_magic.engine.final import RECIPES, fit_recipe
-from s3_magic.engine.training import training_examples
-from s3_magic.settings import overrides
+from s3_magic import Session, parse_sets
 
 
 def main() -> None:
@@ -23,29 +20,25 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--folder", default="tune_runs")
     ap.add_argument("--name", default="tune")
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", default=",".join(Session.RECIPES))
     args = ap.parse_args()
-    changes = overrides({}, args.set)
-    try:
+    if args.name in Session.run_ids(args.folder):
         s = Session.open(args.name, folder=args.folder)
-    except Exception:
-        s = Session.create(args.task, folder=args.folder, name=args.name, overrides=changes)
+    else:
+        s = Session.create(args.task, folder=args.folder, name=args.name, overrides=parse_sets(args.set))
     s.run()
-    ctx, data = s.ctx, s.data
+    data = s.data
     real = [*data.validation, *data.check]
     out = {"rounds": s.rounds(), "best_round": s.best_round(), "recipes": []}
     last = max(r["round"] for r in s.rounds())
     for which, r in (("best", s.best_round()), ("last", last)):
-        synthetic = training_examples(ctx, r)
         for recipe in args.recipes.split(","):
             t = time.time()
-            student = fit_recipe(ctx, recipe, synthetic, real)
+            student = s.fit_recipe(recipe, r, real)
             acc = student.predict(data.test).accuracy([e.label for e in data.test])
             row = {"round": which, "r": r, "recipe": recipe, "tune_acc": acc, "seconds": round(time.time() - t, 1)}
             print(json.dumps(row), flush=True)
             out["recipes"].append(row)
-            if recipe == "real" and which == "best":
-                continue
         if s.best_round() == last:
             break
     print(json.dumps({k: out[k] for k in ("best_round",)}))

@@ -1,7 +1,8 @@
 """s3_magic: Synthesis Step by Step (S3) for notebooks, the command line and plain Python.
 
 Importing the package is cheap: torch, transformers, ipywidgets and the LLM SDKs load only when a
-step needs them.
+step needs them. The names in ``__all__`` are the public API (the benchmark in ``benchmarks/`` uses nothing
+else); each is imported from its module on first use.
 """
 
 from __future__ import annotations
@@ -9,18 +10,61 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["S3Error", "Session", "TaskSpec", "load_ipython_extension", "load_task"]
+__all__ = [
+    "ConfigError",
+    "Deduper",
+    "Example",
+    "GenParams",
+    "Prompt",
+    "Reporter",
+    "S3Error",
+    "Session",
+    "TaskSpec",
+    "TqdmReporter",
+    "get_backend",
+    "load_examples",
+    "load_ipython_extension",
+    "load_task",
+    "make_student",
+    "normalised",
+    "parse_sets",
+]
 
 if TYPE_CHECKING:
-    from s3_magic.errors import S3Error
+    from s3_magic.cli import TqdmReporter
+    from s3_magic.data import load_examples, normalised
+    from s3_magic.dedup import Deduper
+    from s3_magic.engine.context import Reporter
+    from s3_magic.errors import ConfigError, S3Error
+    from s3_magic.example import Example
+    from s3_magic.llm import GenParams, Prompt, get_backend
     from s3_magic.session import Session
+    from s3_magic.settings import parse_sets
+    from s3_magic.student import make_student
     from s3_magic.task import TaskSpec, load_task
 
+#: public name -> the module it lives in
 _LAZY = {
     "Session": "s3_magic.session",
     "TaskSpec": "s3_magic.task",
     "load_task": "s3_magic.task",
     "S3Error": "s3_magic.errors",
+    "ConfigError": "s3_magic.errors",
+    # progress: the interface runs report to, and the CLI's progress bars
+    "Reporter": "s3_magic.engine.context",
+    "TqdmReporter": "s3_magic.cli",
+    # labelled data: the record, the loader of every data source, and the form texts are compared in
+    "Example": "s3_magic.example",
+    "load_examples": "s3_magic.data",
+    "normalised": "s3_magic.data",
+    "Deduper": "s3_magic.dedup",
+    # the parts a run is made of, usable alone: an LLM backend (``provider:model``) and a student
+    "get_backend": "s3_magic.llm",
+    "GenParams": "s3_magic.llm",
+    "Prompt": "s3_magic.llm",
+    "make_student": "s3_magic.student",
+    # ``key=value`` texts (the CLI's ``--set``) as task changes for ``Session.create(overrides=...)``
+    "parse_sets": "s3_magic.settings",
 }
 
 

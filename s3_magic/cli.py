@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3_magic.engine.context import Reporter
-from s3_magic.errors import S3Error, StoreError
+from s3_magic.errors import ConfigError, S3Error, StoreError
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 FINAL_HELP = (
@@ -61,6 +61,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
+    from s3_magic.llm.prices import format_usd
     from s3_magic.report import final_summary, rejection_summary, rounds_table
 
     reporter.close()
@@ -71,7 +72,8 @@ def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
     print(rejection_summary(rows))
     print(
         f"LLM: {usage['calls']:,} calls paid by this run, {usage['prompt_tokens']:,} prompt + "
-        f"{usage['completion_tokens']:,} completion tokens; wall time {time.time() - started:.1f} s"
+        f"{usage['completion_tokens']:,} completion tokens, {format_usd(session.cost_usd())}; "
+        f"wall time {time.time() - started:.1f} s"
     )
     where = f"{session.run_id} --folder {session.store.folder}"
     result = session.final_result()
@@ -112,11 +114,33 @@ def _dry_run(est: dict[str, Any]) -> None:
           f"({est['llm']})")  # fmt: skip
     print(f"tokens: at most {est['max_seed_tokens']:,} for the seed data, {est['max_tokens']:,} in total "
           f"({est['max_completion_tokens']:,} of them completion)")  # fmt: skip
-    if est["budget_tokens"] is not None:
+    print(_cost_line(est))
+    if est["budget_tokens"] is not None or est.get("budget_usd") is not None:
+        from s3_magic.llm.prices import format_usd
+
         fits = "covers everything" if est["fits_all"] else "covers the seed data" if est["fits_seed"] else ""
         fits = fits or "may stop before the seed data is made"
-        print(f"budget: {est['budget_tokens']:,} tokens — {fits}; a stopped run resumes with a higher --budget")
+        tokens, usd = est["budget_tokens"], est.get("budget_usd")
+        given = [(f"{tokens:,} tokens", "--budget")] if tokens is not None else []
+        given += [(format_usd(usd), "--budget-usd")] if usd is not None else []
+        print(f"budget: {' and '.join(b for b, _ in given)} — {fits}; a stopped run resumes with a higher "
+              f"{' / '.join(f for _, f in given)}")  # fmt: skip
     print("nothing was written; run it without --dry-run to start")
+
+
+def _cost_line(est: dict[str, Any]) -> str:
+    """The dry run's dollars: at most, for the seed data and in total, at the LLM's price (and where it is from)."""
+    from s3_magic.llm.prices import format_usd
+
+    price = est.get("price")
+    if price is None:
+        return f"cost: – ({est['llm']} has no listed price; set llm.options.price: {{input: .., output: ..}} USD/Mtok)"
+    if price.free:
+        return f"cost: $0 ({price.source})"
+    return (
+        f"cost: at most {format_usd(est['max_seed_cost_usd'])} for the seed data, {format_usd(est['max_cost_usd'])} "
+        f"in total at {price.describe()} ({price.source})"
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -184,6 +208,22 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+BENCH_HELP = "run the benchmark (package s3-magic-bench: pip install -e benchmarks); s3-magic bench --help for more"
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """``s3-magic bench ARGS``: ``s3-magic-bench ARGS``, from the separate benchmark package when it is installed."""
+    try:
+        from s3_magic_bench.cli import run
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "s3_magic_bench":
+            raise
+        raise ConfigError(
+            "the benchmark is a separate package; install it from the s3-magic checkout with pip install -e benchmarks"
+        ) from None
+    run(args.args, prog="s3-magic bench")
+
+
 def cmd_prepare(args: argparse.Namespace) -> None:
     from s3_magic.llm.embedded import ensure_embedded_llm
 
@@ -211,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     def settings(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--rounds", type=int, help="error-extrapolation rounds")
         sp.add_argument("--budget", type=int, help="token budget for the run's LLM calls")
+        sp.add_argument("--budget-usd", type=float, help="money budget (US dollars) for the run's LLM calls")
         sp.add_argument(
             "--set", action="append", metavar="KEY=VALUE", help="change a task setting, e.g. sizes.rounds=3"
         )
@@ -267,10 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("prepare", help="convert the embedded LLM once so later starts are fast")
     sp.set_defaults(func=cmd_prepare)
 
-    from s3_magic.bench.cli import BENCH_HELP, add_bench_arguments, cmd_bench
-
-    sp = sub.add_parser("bench", help=BENCH_HELP)
-    add_bench_arguments(sp)
+    # the benchmark parses its own options ("-" is not an option prefix here, so every argument reaches it)
+    sp = sub.add_parser("bench", help=BENCH_HELP, add_help=False, prefix_chars="+")
+    sp.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_bench)
     return p
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from s3_magic.engine.context import Reporter
 from s3_magic.errors import ConfigError, StoreError
+from s3_magic.llm.prices import format_usd
 from s3_magic.report import accuracy_phrase
 from s3_magic.session import DEFAULT_FOLDER, Session
 from s3_magic.store import DB_NAME, RunStore
@@ -295,7 +296,7 @@ def status() -> Result:
         "run": session.run_id, "task": session.task.name, "status": run["status"], "message": run["message"] or "",
         "folder": str(session.store.folder), "accepted": len(session.examples(accepted=True)),
         "llm": session.task.llm.spec, "llm_calls": usage["calls"],
-        "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+        "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "cost": format_usd(session.cost_usd()),
         "best_round": "" if best < 0 else best,
         "final_model": (done.get("path") or "trained, not saved (this student cannot be)") if done
         else "not trained yet (%s3_final)",

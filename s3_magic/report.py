@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from s3_magic.llm.prices import format_usd
+
 COLUMNS = (
     ("round", "round"), ("n_train", "train"), ("new_accepted", "new"), ("rejected", "rejected"),
     ("val_acc", "val acc"), ("check_acc", "check acc"), ("test_acc", "test acc"), ("n_errors", "errors"),
-    ("llm_calls", "LLM calls"), ("cache_hits", "cached"), ("tokens", "tokens"), ("seconds", "seconds"),
+    ("llm_calls", "LLM calls"), ("cache_hits", "cached"), ("tokens", "tokens"), ("cost_usd", "cost"),
+    ("seconds", "seconds"),
 )  # fmt: skip
 
 
 #: columns shown only when some round has a value (a check split, a test set)
 OPTIONAL = ("check_acc", "test_acc")
+#: columns shown only when the rows carry the key (``Session.rounds`` adds ``cost_usd``; stored rows lack it)
+KEYED = ("cost_usd",)
 
 
 def round_cells(row: dict[str, Any]) -> dict[str, str]:
@@ -32,6 +37,7 @@ def round_cells(row: dict[str, Any]) -> dict[str, str]:
         "llm_calls": _int(row.get("llm_calls")),
         "cache_hits": _int(row.get("cache_hits")),
         "tokens": _int((row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)),
+        "cost_usd": format_usd(row["cost_usd"]) if "cost_usd" in row else "",
         "seconds": f"{seconds:.1f}",
     }
     return values
@@ -40,7 +46,8 @@ def round_cells(row: dict[str, Any]) -> dict[str, str]:
 def rounds_table(rows: Sequence[dict[str, Any]]) -> str:
     """A fixed-width table of the per-round stats (check and test accuracy only where some round has them)."""
     shown = {k for k in OPTIONAL if any(r.get(k) is not None for r in rows)}
-    cols = [(k, h) for k, h in COLUMNS if k not in OPTIONAL or k in shown]
+    shown |= {k for k in KEYED if any(k in r for r in rows)}
+    cols = [(k, h) for k, h in COLUMNS if k not in OPTIONAL + KEYED or k in shown]
     cells = [round_cells(r) for r in rows]
     widths = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in cols}
     lines = ["  ".join(h.rjust(widths[k]) for k, h in cols)]

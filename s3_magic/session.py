@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data, make_backend
+from s3_magic.engine.final import RECIPES
 from s3_magic.engine.loop import (
     EVALUATED,
     best_round,
@@ -25,6 +26,8 @@ from s3_magic.engine.loop import (
 )
 from s3_magic.engine.rationales import generate_rationales, rationales_by_label
 from s3_magic.errors import ConfigError, StoreError
+from s3_magic.example import Example
+from s3_magic.llm.prices import Price, cost_usd
 from s3_magic.prompts import Prompts
 from s3_magic.store import RunStore, run_name_taken, stored_run_ids
 from s3_magic.task import TaskSpec, load_task
@@ -34,6 +37,9 @@ DEFAULT_FOLDER = "s3_runs"
 
 class Session:
     """One run of a task in a run folder: create it, step through it, resume it, export it."""
+
+    #: the recipes of the model to keep (``final.recipes``, :meth:`fit_recipe`)
+    RECIPES: tuple[str, ...] = RECIPES
 
     def __init__(
         self,
@@ -97,6 +103,11 @@ class Session:
         with cls(spec, store, run_id, kwargs.get("reporter"), data=data) as session:
             return session.estimate()
 
+    @staticmethod
+    def run_ids(folder: str | Path = DEFAULT_FOLDER) -> list[str]:
+        """The ids of the runs in ``folder``, sorted (empty when it holds none); reads without writing anything."""
+        return sorted(stored_run_ids(folder))
+
     @classmethod
     def open(
         cls,
@@ -146,9 +157,7 @@ class Session:
                 raise ConfigError(f"a run's {part} data cannot change; start a new run instead")
         prompts = Prompts(spec)
         _check_student_model(spec)
-        same_llm = spec.llm.model_copy(update={"budget_tokens": None}) == self.task.llm.model_copy(
-            update={"budget_tokens": None}
-        )
+        same_llm = _calls_part(spec) == _calls_part(self.task)
         backend = None if same_llm or spec.method == "gold" else make_backend(spec, self.ctx.backend_factory)
         self.store.set_run_task(self.run_id, _task_record(spec))
         if spec.student != self.task.student or spec.seed != self.task.seed:
@@ -159,6 +168,7 @@ class Session:
             self.ctx.use_backend(backend)
         elif self.ctx._llm is not None:
             self.ctx._llm.budget_tokens = spec.llm.budget_tokens
+            self.ctx._llm.price, self.ctx._llm.budget_usd = spec.llm.price(), spec.llm.budget_usd
 
     def close(self) -> None:
         self.ctx.close()
@@ -172,6 +182,17 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session run={self.run_id!r} task={self.task.name!r} folder={str(self.store.folder)!r}>"
+
+    @property
+    def folder(self) -> Path:
+        """The run folder: the run store, the LLM call cache and, by default, the final model."""
+        return self.store.folder
+
+    @property
+    def status(self) -> str:
+        """The run's status: ``created``, ``running``, ``paused``, ``stopped`` (budget), ``finished``, ``failed``,
+        or ``interrupted`` (the process running it is gone)."""
+        return self.store.get_run(self.run_id)["status"]
 
     # -- steps ---------------------------------------------------------------------------------
     @contextmanager
@@ -224,6 +245,19 @@ class Session:
         with self._step(f"evaluated round {r}"):
             return ensure_evaluated(self.ctx, self.prompts, r)
 
+    def extrapolate(self) -> dict[str, Any]:
+        """Step 5 alone: make the next round's data from the errors of the newest evaluated round, without training
+        on it (:meth:`train` does that next). A round whose data is already made is left as it is. Returns the
+        round's data stats (``new_accepted``, ``llm_calls``, ``data_seconds``, ...)."""
+        if self.task.method != "s3":
+            raise ConfigError(f"only the s3 method extrapolates errors; this run's method is {self.task.method!r}")
+        r = self.next_round()
+        r = last_evaluated(self.ctx) + 1 if r is None else r
+        if r < 1:
+            raise StoreError("round 0 is not evaluated yet; make the seed data and train it first (synthesize, train)")
+        with self._step(f"round {r} data made"):
+            return ensure_data(self.ctx, self.prompts, r)
+
     def iterate(self, rounds: int = 1) -> list[dict[str, Any]]:
         """Run ``rounds`` more S3 rounds (extrapolate, train, evaluate); evaluates round 0 first if needed."""
         if rounds < 1:
@@ -257,6 +291,17 @@ class Session:
         """The evaluated round with the highest check accuracy (validation accuracy without a check split), or -1."""
         return best_round(self.ctx)
 
+    def fit_recipe(self, recipe: str, round: int | None = None, real: list[Example] | None = None) -> Any:
+        """A fresh student trained by one recipe of the model to keep (:attr:`RECIPES`) on the accepted synthetic
+        data of ``round`` (default: :meth:`best_round`) and the real labelled examples ``real`` (default: the
+        validation and check examples). Nothing is stored or saved: this is for studying the recipes on tuning
+        data; :meth:`final` chooses, trains and saves the model to keep."""
+        from s3_magic.engine.final import fit_recipe
+
+        r = self.best_round() if round is None else round
+        real = [*self.data.validation, *self.data.check] if real is None else real
+        return fit_recipe(self.ctx, recipe, self.training_examples(r), real)
+
     @property
     def data(self) -> TaskData:
         """The run's real data: ``validation`` (steers the loop), ``check`` (held out), ``test``, ``contexts``."""
@@ -271,7 +316,18 @@ class Session:
 
     # -- results -------------------------------------------------------------------------------
     def rounds(self) -> list[dict[str, Any]]:
-        return self.store.rounds(self.run_id)
+        """The per-round stats, each with ``cost_usd``: what its real LLM calls cost (None: no known price)."""
+        price = self.price
+        return [{**row, "cost_usd": _cost(price, row)} for row in self.store.rounds(self.run_id)]
+
+    @property
+    def price(self) -> Price | None:
+        """What this run's LLM calls cost per million tokens (listed, or ``llm.options.price``); None: unknown."""
+        return self.task.llm.price()
+
+    def cost_usd(self) -> float | None:
+        """What the run's real LLM calls cost so far in US dollars (None when the model has no known price)."""
+        return _cost(self.price, self.usage())
 
     def rounds_frame(self):  # -> pandas.DataFrame
         import pandas as pd
@@ -286,6 +342,14 @@ class Session:
     def examples(self, **filters: Any) -> list[dict[str, Any]]:
         """Synthetic examples, filtered by ``round``, ``max_round``, ``accepted``, ``kind`` or ``label``."""
         return self.store.examples(self.run_id, **filters)
+
+    def training_examples(self, round: int | None = None) -> list[Example]:
+        """What the student of ``round`` (default: the newest evaluated) trains on: the accepted synthetic examples
+        of rounds ``0..round`` as they are now (edits applied, rejected ones left out), or the gold data of the
+        ``gold`` method."""
+        from s3_magic.engine.training import training_examples
+
+        return training_examples(self.ctx, last_evaluated(self.ctx) if round is None else round)
 
     def accept(self, example_id: int, accepted: bool = True) -> None:
         """Include (or exclude) a synthetic example in the next training."""
@@ -319,6 +383,18 @@ def _checked(
     Prompts(spec)
     _check_student_model(spec)
     return spec, data, make_backend(spec, factory) if spec.method != "gold" else None
+
+
+def _calls_part(spec: TaskSpec) -> Any:
+    """The LLM settings that decide which backend answers (not the budgets or the price)."""
+    llm = spec.llm
+    return llm.model_copy(update={"budget_tokens": None, "budget_usd": None, "options": llm.backend_options})
+
+
+def _cost(price: Price | None, usage: dict[str, Any]) -> float | None:
+    if price is None:
+        return None
+    return cost_usd(price, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
 
 
 def _check_student_model(spec: TaskSpec) -> None:

@@ -16,6 +16,7 @@ SETTING_KEYS = {
     "llm": "llm.spec",
     "student_mode": "student.mode",
     "budget": "llm.budget_tokens",
+    "budget_usd": "llm.budget_usd",
     "seed": "seed",
     "concurrency": "llm.options.concurrency",
 }

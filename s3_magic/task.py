@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from s3_magic.data import DataSource
 from s3_magic.errors import ConfigError
+from s3_magic.llm.prices import Price, override_price, price_for
 
 
 class _Strict(BaseModel):
@@ -102,10 +103,13 @@ class LLMSpec(_Strict):
     temperature: float = Field(default=0.9, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=96, ge=1, le=8192)
-    #: backend options, e.g. batch_size (local), concurrency / base_url (APIs)
+    #: backend options, e.g. batch_size (local), concurrency / base_url (APIs); ``price: {input: .., output: ..}``
+    #: (USD per million tokens) is not passed to the backend: it replaces the listed price (s3_magic/llm/prices.py)
     options: dict[str, Any] = Field(default_factory=dict)
     #: stop the run cleanly once this many tokens (prompt + completion, real calls only) are spent
     budget_tokens: int | None = Field(default=None, ge=1)
+    #: stop the run cleanly once its real calls cost this many US dollars (at the price of ``price_for``)
+    budget_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("spec")
     @classmethod
@@ -120,7 +124,28 @@ class LLMSpec(_Strict):
     def _no_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
         if "api_key" in v:
             raise ValueError("do not put API keys in the task; set the provider's environment variable instead")
+        if v.get("price") is not None:
+            price = override_price(v["price"])  # raises a one-line ValueError
+            v = {**v, "price": {"input": price.input_per_mtok, "output": price.output_per_mtok}}
         return v
+
+    @model_validator(mode="after")
+    def _budget_priced(self) -> LLMSpec:
+        if self.budget_usd is not None and self.price() is None:
+            raise ValueError(
+                f"budget_usd needs a price, and {self.spec!r} has none listed; set llm.options.price: "
+                "{input: USD, output: USD} (per million tokens)"
+            )
+        return self
+
+    def price(self) -> Price | None:
+        """What this LLM's calls cost (see :func:`s3_magic.llm.prices.price_for`); None when unknown."""
+        return price_for(self.spec, self.options)
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """``options`` as the backend takes them (without ``price``, which only the accounting reads)."""
+        return {k: v for k, v in self.options.items() if k != "price"}
 
 
 class StudentSpec(_Strict):

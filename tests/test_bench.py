@@ -9,16 +9,26 @@ import dataclasses
 import json
 import math
 import random
+import sys
 from collections import Counter
 
 import pytest
 from conftest import DATA, NEGATIVE, POSITIVE, WORDS, fake_calls, needs_data, scripted_reply, sst2_task
 
-from s3_magic.bench.arms import arm_folder, run_arm
-from s3_magic.bench.cli import add_bench_arguments, bench_protocol, cmd_bench
-from s3_magic.bench.final import RESULT_FILE, run_final
-from s3_magic.bench.plot import plot_png
-from s3_magic.bench.protocol import (
+from s3_magic.cli import main
+from s3_magic.data import normalised
+from s3_magic.engine.context import load_task_data
+from s3_magic.engine.synthesize import build_deduper
+from s3_magic.errors import ConfigError
+from s3_magic.llm.base import Prompt
+from s3_magic.llm.fake import FakeBackend
+from s3_magic.session import Session
+from s3_magic_bench.arms import arm_folder, run_arm
+from s3_magic_bench.cli import add_bench_arguments, bench_protocol, cmd_bench
+from s3_magic_bench.cli import main as bench_main
+from s3_magic_bench.final import RESULT_FILE, run_final
+from s3_magic_bench.plot import plot_png
+from s3_magic_bench.protocol import (
     ARMS,
     EXTRA_ARMS,
     GOLD_ARMS,
@@ -29,7 +39,7 @@ from s3_magic.bench.protocol import (
     parse_arms,
     parse_seeds,
 )
-from s3_magic.bench.report import (
+from s3_magic_bench.report import (
     build_results,
     estimate_gaps,
     markdown,
@@ -40,16 +50,8 @@ from s3_magic.bench.report import (
     summarise_arm,
     write_results,
 )
-from s3_magic.bench.runner import default_out, run_benchmark
-from s3_magic.bench.speed import load_ext_seconds, round_seconds
-from s3_magic.cli import main
-from s3_magic.data import normalised
-from s3_magic.engine.context import load_task_data
-from s3_magic.engine.synthesize import build_deduper
-from s3_magic.errors import ConfigError
-from s3_magic.llm.base import Prompt
-from s3_magic.llm.fake import FakeBackend
-from s3_magic.session import Session
+from s3_magic_bench.runner import default_out, run_benchmark
+from s3_magic_bench.speed import load_ext_seconds, round_seconds
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -95,10 +97,28 @@ def test_arm_and_seed_lists():
         get_protocol("huge")
 
 
+@pytest.mark.parametrize("cli", ["s3-magic bench", "s3-magic-bench"])
 @pytest.mark.parametrize(("argv", "message"), [(["--arms", "nope"], "unknown arm"), (["--seeds", "x"], "--seeds")])
-def test_bench_cli_rejects_bad_lists(argv, message, capsys, tmp_path):
-    assert main(["bench", "--out", str(tmp_path / "out"), *argv]) == 2
-    assert message in capsys.readouterr().err
+def test_bench_cli_rejects_bad_lists(cli, argv, message, capsys, tmp_path):
+    argv = ["--out", str(tmp_path / "out"), *argv]
+    assert (main(["bench", *argv]) if cli == "s3-magic bench" else bench_main(argv)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_s3_magic_bench_hands_every_argument_to_the_benchmark(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith("usage: s3-magic bench") and "--skip-speed" in out
+
+
+def test_s3_magic_bench_without_the_benchmark_package_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "s3_magic_bench.cli", None)  # as if s3-magic-bench were not installed
+    assert main(["bench", "--quick", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install -e benchmarks" in err[0]
     assert not (tmp_path / "out").exists()
 
 
@@ -173,7 +193,7 @@ def fake_imdb(root, n_pool: int = 300, n_test: int = 400) -> None:
 
 
 def test_imdb_samples_leave_out_repeated_and_shared_reviews(tmp_path, monkeypatch):
-    from s3_magic.bench.data import fixed_test_examples, gold_large_examples, labelled_examples
+    from s3_magic_bench.data import fixed_test_examples, gold_large_examples, labelled_examples
 
     fake_imdb(tmp_path / "data")
     monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
@@ -236,7 +256,7 @@ def test_bench_task_option(monkeypatch, tmp_path):
         seen.update(protocol=protocol, seeds=seeds, arms=arms, **kwargs)
         raise ConfigError("stop here")
 
-    monkeypatch.setattr("s3_magic.bench.runner.run_benchmark", fake_run)
+    monkeypatch.setattr("s3_magic_bench.runner.run_benchmark", fake_run)
     args = parser.parse_args(["--task", "imdb", "--seeds", "1", "--arms", "final", "-q", "--folder", str(tmp_path)])
     with pytest.raises(ConfigError, match="stop here"):
         cmd_bench(args)

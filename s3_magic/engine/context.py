@@ -132,7 +132,7 @@ def make_backend(task: TaskSpec, factory: Callable[[], Backend] | None = None) -
         return factory()
     from s3_magic.llm import get_backend
 
-    return get_backend(task.llm.spec, **task.llm.options)
+    return get_backend(task.llm.spec, **task.llm.backend_options)
 
 
 @dataclass
@@ -170,7 +170,10 @@ class RunContext:
             backend.observe([row["raw_output"] for row in self.store.examples(self.run_id) if row["raw_output"]])
         spec = self.task.llm
         params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
-        self._llm = CachedLLM(backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens)
+        self._llm = CachedLLM(
+            backend, self.store, params, run_id=self.run_id, budget_tokens=spec.budget_tokens,
+            price=spec.price(), budget_usd=spec.budget_usd,
+        )  # fmt: skip
         return self._llm
 
     def close(self) -> None:

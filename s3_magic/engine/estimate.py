@@ -1,4 +1,4 @@
-"""A dry run: the most LLM calls and tokens a run can still spend, computed before any call is made."""
+"""A dry run: the most LLM calls, tokens and dollars a run can still spend, computed before any call is made."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from s3_magic.engine.rationales import MAX_CALLS_PER_LABEL, rationales_by_label
 from s3_magic.engine.seed import ZEROGEN_MAX_PROMPTS_PER_EXAMPLE
 from s3_magic.example import Example
 from s3_magic.llm.cached import estimate_prompt_tokens
+from s3_magic.llm.prices import Price, cost_usd
 from s3_magic.prompts import Prompts
 
 #: a stand-in rationale for sizing seed prompts before the rationales exist
@@ -24,8 +25,10 @@ def longest(ctx: RunContext, label: str, n: int) -> list[Example]:
 
 def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
     """Calls and tokens still to spend: ``seed_calls`` (about, for round 0's data), ``max_calls`` and
-    ``max_tokens`` (at most, every round extrapolating every validation example), and whether the
-    token budget covers the seed data (``fits_seed``) and everything (``fits_all``); None without a budget.
+    ``max_tokens`` (at most, every round extrapolating every validation example), the same in US dollars at the
+    LLM's price (``max_seed_cost_usd``, ``max_cost_usd``, ``spent_usd``; None when the model has no known price),
+    and whether the budgets (tokens and dollars) cover the seed data (``fits_seed``) and everything
+    (``fits_all``); None without a budget.
     """
     task, store, run_id = ctx.task, ctx.store, ctx.run_id
     sizes, labels = task.sizes, task.labels
@@ -84,6 +87,13 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
     spent = store.usage(run_id)
     spent_tokens = spent["prompt_tokens"] + spent["completion_tokens"]
     left = None if budget is None else budget - spent_tokens
+    price = task.llm.price()
+    seed_completion = (rationale_max + seed_max) * completion
+    seed_usd = _usd(price, seed_tokens - seed_completion, seed_completion)
+    max_usd = _usd(price, max_tokens - max_calls * completion, max_calls * completion)
+    spent_usd = _usd(price, spent["prompt_tokens"], spent["completion_tokens"])
+    budget_usd = task.llm.budget_usd
+    left_usd = None if budget_usd is None or spent_usd is None else budget_usd - spent_usd
     return {
         "task": task.name,
         "llm": task.llm.spec,
@@ -97,6 +107,21 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
         "max_completion_tokens": max_calls * completion,
         "spent_tokens": spent_tokens,
         "budget_tokens": budget,
-        "fits_seed": None if left is None else seed_tokens <= left,
-        "fits_all": None if left is None else max_tokens <= left,
+        "price": price,
+        "max_seed_cost_usd": seed_usd,
+        "max_cost_usd": max_usd,
+        "spent_usd": spent_usd,
+        "budget_usd": budget_usd,
+        "fits_seed": _fits((seed_tokens, left), (seed_usd, left_usd)),
+        "fits_all": _fits((max_tokens, left), (max_usd, left_usd)),
     }
+
+
+def _usd(price: Price | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    return None if price is None else cost_usd(price, prompt_tokens, completion_tokens)
+
+
+def _fits(*needs: tuple[float | None, float | None]) -> bool | None:
+    """Whether every (need, left) pair with a budget fits; None when no budget is set."""
+    checked = [need <= left for need, left in needs if left is not None and need is not None]
+    return None if not checked else all(checked)

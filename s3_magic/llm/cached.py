@@ -3,7 +3,8 @@
 Every call is keyed by backend, model, sampling parameters, prompt and sample index. A key seen
 before is answered from the store, so re-running a finished run makes no LLM call; a real call is
 written to the cache (with the run and step that paid for it) as soon as it returns, and so are the
-calls still in flight when a run is interrupted, if they finish within a short wait.
+calls still in flight when a run is interrupted, if they finish within a short wait. A token budget and a
+money budget (at the price of :mod:`s3_magic.llm.prices`) each stop a run cleanly within one call of the limit.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from s3_magic.errors import BudgetExceeded
+from s3_magic.errors import BudgetExceeded, ConfigError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.prices import Price, cost_usd, format_usd
 from s3_magic.store import RunStore
 
 
@@ -41,7 +43,9 @@ def cache_key(backend: Backend, params: GenParams, prompt: Prompt) -> str:
 
 
 class CachedLLM:
-    """Wraps a backend with the store's call cache, a token budget and usage counters."""
+    """Wraps a backend with the store's call cache, a token budget, a money budget and usage counters.
+
+    ``price`` is what the backend's calls cost (None: unknown, which a money budget cannot work with)."""
 
     def __init__(
         self,
@@ -50,19 +54,36 @@ class CachedLLM:
         params: GenParams,
         run_id: str | None = None,
         budget_tokens: int | None = None,
+        price: Price | None = None,
+        budget_usd: float | None = None,
     ) -> None:
+        if budget_usd is not None and price is None:
+            raise ConfigError(
+                f"a money budget needs a price and {backend.spec!r} has none listed; set llm.options.price: "
+                "{input: USD, output: USD} (per million tokens)"
+            )
         self.backend = backend
         self.store = store
         self.params = params
         self.run_id = run_id
         self.budget_tokens = budget_tokens
+        self.price = price
+        self.budget_usd = budget_usd
         self.stats = CallStats()
 
-    def spent(self) -> int:
+    def _usage(self) -> tuple[int, int]:
+        """Prompt and completion tokens of the real calls paid so far (by the run, or by this wrapper)."""
         if self.run_id is None:
-            return self.stats.prompt_tokens + self.stats.completion_tokens
+            return self.stats.prompt_tokens, self.stats.completion_tokens
         usage = self.store.usage(self.run_id)
-        return usage["prompt_tokens"] + usage["completion_tokens"]
+        return usage["prompt_tokens"], usage["completion_tokens"]
+
+    def spent(self) -> int:
+        return sum(self._usage())
+
+    def spent_usd(self) -> float | None:
+        """What the real calls paid so far cost at ``price`` (None when the price is unknown)."""
+        return None if self.price is None else cost_usd(self.price, *self._usage())
 
     def _check_budget(self) -> None:
         if self.budget_tokens is not None and self.spent() >= self.budget_tokens:
@@ -70,18 +91,34 @@ class CachedLLM:
                 f"token budget of {self.budget_tokens:,} reached ({self.spent():,} spent); "
                 "resume the run with a higher budget (--budget) to go on"
             )
+        left_usd = self._left_usd()
+        if left_usd is not None and left_usd <= 0 and self.price is not None and self.budget_usd is not None:
+            raise BudgetExceeded(
+                f"money budget of {format_usd(self.budget_usd)} reached ({format_usd(self.spent_usd())} spent at "
+                f"{self.price.describe()}); resume the run with a higher budget (--budget-usd) to go on"
+            )
+
+    def _left_usd(self) -> float | None:
+        spent_usd = self.spent_usd()
+        return None if self.budget_usd is None or spent_usd is None else self.budget_usd - spent_usd
 
     def _affordable(self, prompts: Sequence[Prompt]) -> int:
-        """How many of ``prompts`` (in order, at least one) fit in what is left of the budget at their
-        worst-case cost (estimated prompt tokens + ``max_tokens``), so a run stops within one call of its budget.
+        """How many of ``prompts`` (in order, at least one) fit in what is left of the budgets at their
+        worst-case cost (estimated prompt tokens + ``max_tokens``, at ``price`` for the money budget), so a run
+        stops within one call of its budget.
         """
-        if self.budget_tokens is None:
+        left = None if self.budget_tokens is None else self.budget_tokens - self.spent()
+        left_usd = self._left_usd()
+        if left is None and left_usd is None:
             return len(prompts)
-        left = self.budget_tokens - self.spent()
         n = 0
         for prompt in prompts:
-            left -= estimate_prompt_tokens(prompt) + self.params.max_tokens
-            if left < 0:
+            n_in, n_out = estimate_prompt_tokens(prompt), self.params.max_tokens
+            if left is not None:
+                left -= n_in + n_out
+            if left_usd is not None and self.price is not None:
+                left_usd -= cost_usd(self.price, n_in, n_out)
+            if (left is not None and left < 0) or (left_usd is not None and left_usd < 0):
                 break
             n += 1
         return max(1, n)

@@ -16,6 +16,7 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 FOLDER = (argument("--folder", help="run folder (default: S3Magics.folder, s3_runs)"),)
 BUDGET = (
     argument("--budget", type=int, help="token budget for the run's LLM calls (default: S3Magics.budget)"),
+    argument("--budget-usd", type=float, help="money budget in US dollars (default: S3Magics.budget_usd)"),
     argument("--set", action="append", metavar="KEY=VALUE", help="change a task setting, e.g. sizes.rounds=3"),
 )
 SETTINGS = (
@@ -35,7 +36,7 @@ FILTERS = (
 )
 PAGE = (argument("--page-size", type=int, help="rows per page (default: S3Magics.page_size)"),)
 #: magic option names whose defaults come from the S3Magics traits of the same name
-TRAIT_DEFAULTS = ("llm", "student_mode", "concurrency", "budget")
+TRAIT_DEFAULTS = ("llm", "student_mode", "concurrency", "budget", "budget_usd")
 
 
 def options(*args: Decorator) -> Decorator:

@@ -4,7 +4,7 @@ the magics, each a thin function from its group module."""
 from __future__ import annotations
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from traitlets import CaselessStrEnum, Int, Unicode
+from traitlets import CaselessStrEnum, Float, Int, Unicode
 
 from s3_magic.magics import browse, iterate, runs, synthesize
 
@@ -20,6 +20,7 @@ class S3Magics(Magics):
     ).tag(config=True)
     concurrency = Int(None, allow_none=True, help="parallel LLM calls for API backends").tag(config=True)
     budget = Int(None, allow_none=True, help="token budget for new runs").tag(config=True)
+    budget_usd = Float(None, allow_none=True, help="money budget (US dollars) for new runs").tag(config=True)
     page_size = Int(10, help="rows per page in tables and browsers").tag(config=True)
     widgets = CaselessStrEnum(
         ["auto", "on", "off"], default_value="auto", help="interactive widgets: auto (inside a kernel), on, off"

@@ -15,10 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.arms import arm_folder
-from s3_magic.bench.protocol import Protocol
-from s3_magic.engine.context import Reporter
-from s3_magic.errors import ConfigError
+from s3_magic import ConfigError, Reporter, Session
+from s3_magic_bench.arms import arm_folder
+from s3_magic_bench.protocol import Protocol
 
 ARM = "final"
 RESULT_FILE = "result.json"
@@ -27,16 +26,15 @@ MODEL_FOLDER = "model"
 
 def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """The final model of the S3 arm's run for ``seed`` (trained once, then read back); the arm's result."""
-    from s3_magic.bench.report import write_atomic
-    from s3_magic.session import Session
+    from s3_magic_bench.report import write_atomic
 
     folder = arm_folder(runs, protocol, ARM, seed)
     s3_folder = arm_folder(runs, protocol, "s3", seed)
-    if not (s3_folder / "s3.sqlite").exists():
+    if "s3" not in Session.run_ids(s3_folder):
         raise ConfigError(f"no S3 run in {str(s3_folder)!r}; run the s3 arm first")
     with Session.open("s3", folder=s3_folder, reporter=reporter) as s3:
         rows = [r for r in s3.rounds() if r["status"] == "evaluated"]
-        if not rows or s3.next_round() is not None or s3.store.get_run(s3.run_id)["status"] != "finished":
+        if not rows or s3.next_round() is not None or s3.status != "finished":
             raise ConfigError(f"the S3 run in {str(s3_folder)!r} has not finished; run the s3 arm first")
         record = s3.final_result()
         if record is None:
@@ -46,9 +44,9 @@ def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporte
     return result
 
 
-def final_arm_result(s3: Any, record: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:
-    """The final arm's result in the shape of the other arms' (see :func:`s3_magic.bench.arms.arm_result`)."""
-    data = s3.ctx.data
+def final_arm_result(s3: Session, record: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:
+    """The final arm's result in the shape of the other arms' (see :func:`s3_magic_bench.arms.arm_result`)."""
+    data = s3.data
     return {
         "arm": ARM,
         "seed": seed,

@@ -9,14 +9,26 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` of ``/proc/cpuinfo`` (None where there is no such file or field)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def cpu_bf16() -> bool | None:
+    """Whether the CPU has native bf16 matmuls (AVX512-BF16 or AMX), from its flags; None where they are unknown.
+    The local LLM runs in bf16 on such CPUs."""
+    flags = _cpuinfo("flags")
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16", "amx_tile"} & set(flags.split()))
 
 
 def usable_cores() -> int:
@@ -36,6 +48,15 @@ def memory_gib() -> float | None:
     return None
 
 
+def use_all_cores() -> None:
+    """Run torch on every usable core, as the library's students do when they train (``OMP_NUM_THREADS`` wins), so
+    that the threads recorded and the naive baselines' threads are the ones the students train with."""
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS") and torch.get_num_threads() != usable_cores():
+        torch.set_num_threads(usable_cores())
+
+
 def load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -44,7 +65,8 @@ def load_average() -> list[float] | None:
 
 
 def git_commit(start: Path | None = None) -> str | None:
-    """The commit the package's checkout is at (read from ``.git`` files), or None outside a checkout."""
+    """The commit of the checkout the benchmark package lives in (read from ``.git`` files), or None outside a
+    checkout."""
     folder = (start or Path(__file__)).resolve()
     for parent in folder.parents:
         git = parent / ".git"
@@ -69,12 +91,10 @@ def git_commit(start: Path | None = None) -> str | None:
 
 def describe_machine() -> dict[str, Any]:
     """CPU, cores, memory, load, and the versions of Python, torch and transformers (with torch's threads)."""
+    from importlib.metadata import version
+
     import torch
     import transformers
-
-    from s3_magic import __version__
-    from s3_magic.llm.local import cpu_has_fast_bf16
-    from s3_magic.student.models import use_all_cores
 
     use_all_cores()
     return {
@@ -82,13 +102,13 @@ def describe_machine() -> dict[str, Any]:
         "cores": usable_cores(),
         "memory_gib": memory_gib(),
         "load_average": load_average(),
-        "cpu_bf16": cpu_has_fast_bf16(),
+        "cpu_bf16": cpu_bf16(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "transformers": transformers.__version__,
-        "s3_magic": __version__,
+        "s3_magic": version("s3-magic"),
         "git_commit": git_commit(),
     }

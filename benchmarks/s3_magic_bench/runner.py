@@ -1,7 +1,7 @@
 """Running the whole benchmark: every arm for every seed, then the speed section, then the result files.
 
->>> from s3_magic.bench import get_protocol
->>> from s3_magic.bench.runner import run_benchmark
+>>> from s3_magic_bench import get_protocol
+>>> from s3_magic_bench.runner import run_benchmark
 >>> results, paths = run_benchmark(get_protocol("quick"), out="bench-out")   # doctest: +SKIP
 >>> results, paths = run_benchmark(get_protocol("full", task="imdb"))      # doctest: +SKIP
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.arms import run_arm
-from s3_magic.bench.final import run_final
-from s3_magic.bench.protocol import DEFAULT_TASK, RUN_ORDER, Protocol, arm_title, protocol_folder
-from s3_magic.engine.context import Reporter
+from s3_magic import Reporter
+from s3_magic_bench.arms import run_arm
+from s3_magic_bench.final import run_final
+from s3_magic_bench.protocol import DEFAULT_TASK, RUN_ORDER, Protocol, arm_title, protocol_folder
 
 DEFAULT_RUNS = "benchmarks/runs"
 RESULTS_ROOT = "benchmarks/results"
@@ -84,9 +84,9 @@ def run_benchmark(
 
     Arms already finished in ``runs`` are read back and unfinished ones resume; LLM calls come from the cache.
     """
-    from s3_magic.bench.machine import describe_machine, load_average
-    from s3_magic.bench.report import build_results, write_results
-    from s3_magic.bench.speed import measure_speed
+    from s3_magic_bench.machine import describe_machine, load_average
+    from s3_magic_bench.report import build_results, write_results
+    from s3_magic_bench.speed import measure_speed
 
     seeds = list(protocol.seeds if seeds is None else seeds)
     arms = [a for a in RUN_ORDER if a in (arms or RUN_ORDER)]

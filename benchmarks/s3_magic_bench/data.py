@@ -25,16 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s3_magic.errors import ConfigError
-from s3_magic.example import Example
+from s3_magic import ConfigError, Example, load_examples, normalised
 
 if TYPE_CHECKING:
-    from s3_magic.bench.protocol import Protocol
+    from s3_magic_bench.protocol import Protocol
 
 
 def _load(path: str, protocol: Protocol, limit: int | None = None, seed: int = 0, prefix: str = "val") -> list[Example]:
-    from s3_magic.bench.protocol import base_task
-    from s3_magic.data import load_examples
+    from s3_magic_bench.protocol import base_task
 
     source: dict[str, object] = {"path": path}
     if limit is not None:
@@ -49,8 +47,6 @@ def labelled_examples(protocol: Protocol, seed: int) -> list[Example]:
 
 def fixed_test_examples(protocol: Protocol) -> list[Example]:
     """The fixed test sample (see the module doc), in the test file's order."""
-    from s3_magic.data import normalised
-
     task = protocol.bench_task
     size = protocol.test_size
     if task.test is None or size is None:
@@ -90,8 +86,6 @@ def proportional_sample(
 
 def gold_large_examples(protocol: Protocol, seed: int) -> list[Example]:
     """Seed ``seed``'s gold-large sample: pool examples outside the seed's labelled examples (see the module doc)."""
-    from s3_magic.data import normalised
-
     task, size = protocol.bench_task, protocol.gold_large_size
     labelled = labelled_examples(protocol, seed)
     uids, texts = {e.uid for e in labelled}, {normalised(e.text) for e in labelled}
@@ -106,7 +100,7 @@ def gold_large_examples(protocol: Protocol, seed: int) -> list[Example]:
 
 def write_examples(path: Path, examples: list[Example]) -> Path:
     """JSONL with ``text``, ``label`` and ``row`` (the example's row in its source file), written atomically."""
-    from s3_magic.bench.report import write_atomic
+    from s3_magic_bench.report import write_atomic
 
     lines = [json.dumps({"text": e.text, "label": e.label, "row": int(e.uid.rsplit(":", 1)[1])}) for e in examples]
     write_atomic(path, "\n".join(lines) + "\n")

@@ -1,19 +1,24 @@
-"""``s3-magic bench``: the subcommand's arguments and what it does, kept beside the benchmark it runs.
+"""``s3-magic-bench`` (also ``s3-magic bench``): the benchmark's command line.
 
-:mod:`s3_magic.cli` builds the ``bench`` subparser with :func:`add_bench_arguments` and runs :func:`cmd_bench`.
+:func:`main` is the console script; :func:`run` parses the arguments and runs the benchmark, raising the project's
+errors (``s3-magic bench`` calls it and reports them like every other subcommand).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
-from s3_magic.bench.protocol import ARMS, DEFAULT_TASK, PROFILES, TASKS, Protocol, get_protocol
+from s3_magic import S3Error
+from s3_magic_bench.protocol import ARMS, DEFAULT_TASK, PROFILES, TASKS, Protocol, get_protocol
 
 BENCH_HELP = "run the benchmark on SST-2 or IMDb (every arm, then speed) and write its results"
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
 def add_bench_arguments(sp: argparse.ArgumentParser) -> None:
-    """The ``bench`` subcommand's options."""
+    """The benchmark's options."""
     sp.add_argument(
         "--task",
         choices=list(TASKS),
@@ -36,16 +41,25 @@ def add_bench_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
+def build_parser(prog: str = "s3-magic-bench") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=BENCH_HELP[0].upper() + BENCH_HELP[1:] + ". Paths are relative to the current folder.",
+    )
+    add_bench_arguments(parser)
+    return parser
+
+
 def bench_protocol(args: argparse.Namespace) -> Protocol:
-    """The protocol the parsed ``bench`` arguments ask for."""
+    """The protocol the parsed arguments ask for."""
     return get_protocol(args.profile or ("quick" if args.quick else "full"), task=args.task)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from s3_magic.bench.protocol import parse_arms, parse_seeds
-    from s3_magic.bench.report import markdown
-    from s3_magic.bench.runner import run_benchmark
-    from s3_magic.cli import TqdmReporter
+    from s3_magic import TqdmReporter
+    from s3_magic_bench.protocol import parse_arms, parse_seeds
+    from s3_magic_bench.report import markdown
+    from s3_magic_bench.runner import run_benchmark
 
     protocol = bench_protocol(args)
     seeds, arms = parse_seeds(args.seeds, protocol), parse_arms(args.arms)
@@ -59,3 +73,25 @@ def cmd_bench(args: argparse.Namespace) -> None:
         reporter.close()
     print(markdown(results))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def run(argv: Sequence[str] | None = None, prog: str = "s3-magic-bench") -> None:
+    """Parse ``argv`` and run the benchmark; a user mistake raises :class:`s3_magic.S3Error`."""
+    cmd_bench(build_parser(prog).parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``s3-magic-bench`` console script: a user mistake prints one line and exits 2."""
+    try:
+        run(argv)
+    except S3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; finished arms are saved — run the same command again to go on", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

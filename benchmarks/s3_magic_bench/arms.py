@@ -12,11 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.protocol import Protocol, arm_task, protocol_folder
-from s3_magic.engine.context import Reporter
-from s3_magic.errors import ConfigError
-from s3_magic.store import DB_NAME, RunStore
-from s3_magic.task import TaskSpec
+from s3_magic import ConfigError, Deduper, Reporter, Session, TaskSpec
+from s3_magic_bench.protocol import Protocol, arm_task, protocol_folder
 
 PHASE_SECONDS = ("data_seconds", "train_seconds", "eval_seconds")
 
@@ -34,36 +31,21 @@ def run_arm(
     reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or read back) ``arm`` for ``seed`` and return its result (see :func:`arm_result`)."""
-    from s3_magic.session import Session
-
     task = arm_task(protocol, arm, seed, zerogen_examples, runs=runs)
     folder = arm_folder(runs, protocol, arm, seed)
-    stored = existing_task(folder, arm)
-    if stored is None:
-        session = Session.create(task, folder=folder, name=arm, reporter=reporter)
-    else:
-        check_same_task(stored, task, arm, folder)
+    if arm in Session.run_ids(folder):
         session = Session.open(arm, folder=folder, reporter=reporter)
+    else:
+        session = Session.create(task, folder=folder, name=arm, reporter=reporter)
     with session:
+        check_same_task(session.task, task, arm, folder)
         session.run()
         return arm_result(session, arm, seed)
 
 
-def existing_task(folder: Path, arm: str) -> dict[str, Any] | None:
-    """The stored task spec of the arm's run in ``folder``, or None when there is no such run."""
-    if not (folder / DB_NAME).exists():
-        return None
-    store = RunStore(folder)
-    try:
-        ids = {r["id"] for r in store.list_runs()}
-        return store.get_run(arm)["task"]["spec"] if arm in ids else None
-    finally:
-        store.close()
-
-
-def check_same_task(stored: dict[str, Any], task: TaskSpec, arm: str, folder: Path) -> None:
+def check_same_task(existing: TaskSpec, task: TaskSpec, arm: str, folder: Path) -> None:
     """Refuse to mix results: an existing run must have been made with exactly this arm's task."""
-    wanted = task.to_dict()
+    stored, wanted = existing.to_dict(), task.to_dict()
     if stored != wanted:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         raise ConfigError(
@@ -72,7 +54,7 @@ def check_same_task(stored: dict[str, Any], task: TaskSpec, arm: str, folder: Pa
         )
 
 
-def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
+def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
     """One arm's numbers for one seed, read from its finished run.
 
     ``test_acc`` values are copied for the report only; nothing in the benchmark decides anything with them.
@@ -83,14 +65,14 @@ def arm_result(session: Any, arm: str, seed: int) -> dict[str, Any]:
         raise ConfigError(f"the {arm} run {session.run_id!r} has no evaluated round; resume it")
     usage = session.usage()
     last = rows[-1]
-    data = session.ctx.data
+    data = session.data
     labelled = [*data.validation, *data.check]
     return {
         "arm": arm,
         "seed": seed,
         "run_id": session.run_id,
-        "folder": str(session.store.folder),
-        "status": session.store.get_run(session.run_id)["status"],
+        "folder": str(session.folder),
+        "status": session.status,
         "n_train": last["n_train"],
         "val_acc": last["val_acc"],
         "check_acc": last.get("check_acc"),
@@ -129,19 +111,15 @@ def phase_seconds(row: dict[str, Any]) -> float:
     return sum(float(row.get(k) or 0.0) for k in PHASE_SECONDS)
 
 
-def train_copies_of_test(session: Any, round: int) -> int:
+def train_copies_of_test(session: Session, round: int) -> int:
     """Report-only diagnostic: training examples that are (near) copies of a test sentence.
 
-    The benchmark's filters do not look at the test split, so this counts how much of it the LLM reproduced.
+    The benchmark's filters do not look at the test split, so this counts how much of it the LLM reproduced. The
+    benchmark's tasks are single-text tasks: texts are compared alone.
     """
-    from s3_magic.dedup import Deduper
-    from s3_magic.engine.synthesize import pair_key
-    from s3_magic.engine.training import training_examples
-
-    test = session.ctx.data.test
+    test = session.data.test
     if not test:
         return 0
     dedup = Deduper(threshold=session.task.filters.near_duplicate)
-    dedup.add_reference([pair_key(e.text, e.text_b) for e in test], "test")
-    train = training_examples(session.ctx, round)
-    return sum(dedup.check(pair_key(e.text, e.text_b)) == "copies_test" for e in train)
+    dedup.add_reference([e.text for e in test], "test")
+    return sum(dedup.check(e.text) == "copies_test" for e in session.training_examples(round))

@@ -1,7 +1,7 @@
 """Generation speed of the local backend, against a naive ``model.generate`` baseline in the same process.
 
->>> from s3_magic.llm.local_bench import benchmark_generation
->>> benchmark_generation(n_prompts=64, max_tokens=64)  # doctest: +SKIP
+>>> from s3_magic_bench.llm_speed import generation_speed
+>>> generation_speed(n_prompts=64, max_tokens=64)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
-
-from s3_magic.llm.base import GenParams, Prompt
-from s3_magic.llm.local import LocalBackend, load_model, torch_threads
+from s3_magic import GenParams, Prompt, get_backend
 
 _ASPECTS = [
     "plot, acting, soundtrack",
@@ -37,24 +34,22 @@ def bench_prompts(n: int) -> list[Prompt]:
     ]
 
 
-def benchmark_generation(
+def generation_speed(
     n_prompts: int = 128,
-    batch_size: int | None = None,
     max_tokens: int = 64,
-    model: str = "embedded",
+    spec: str = "local:embedded",
     naive_prompts: int = 32,
     naive_batch_size: int = 32,
-    naive_threads: int | None = None,
-    **options: Any,
 ) -> dict[str, Any]:
-    """Tokens/s of :class:`LocalBackend` and of naive fp32 ``model.generate`` (batch 32) on the same prompts.
+    """Tokens/s of the local backend ``spec`` (its default options) and of naive fp32 ``model.generate`` at batch
+    ``naive_batch_size`` on the first ``naive_prompts`` of the same prompts, with torch's thread setting.
 
-    ``naive_prompts=0`` skips the baseline; it runs with ``naive_threads`` torch threads (default: torch's own
-    setting, as a plain script would). Generated tokens count up to and including the stop token.
+    ``naive_prompts=0`` skips the baseline. Generated tokens count up to and including the stop token; ``ratio``
+    is the backend's tokens/s over the baseline's.
     """
-    if batch_size is not None:
-        options["batch_size"] = batch_size
-    backend = LocalBackend(model, **options)
+    import torch
+
+    backend = get_backend(spec)
     t0 = time.perf_counter()
     backend.loaded  # noqa: B018 - load outside the timed region
     load_s = time.perf_counter() - t0
@@ -77,17 +72,19 @@ def benchmark_generation(
         "tokens_per_s": round(tokens / seconds, 1),
     }
     if naive_prompts > 0:
-        with torch_threads(naive_threads):
-            naive = naive_generate_tokens_per_s(backend.path, prompts[:naive_prompts], params, naive_batch_size)
-        naive["threads"] = torch.get_num_threads() if naive_threads is None else naive_threads
+        naive = naive_generate_tokens_per_s(spec, prompts[:naive_prompts], params, naive_batch_size)
+        naive["threads"] = torch.get_num_threads()
         report.update({f"naive_{k}": v for k, v in naive.items()})
-        report["speedup"] = round(report["tokens_per_s"] / naive["tokens_per_s"], 2)
+        report["ratio"] = round(report["tokens_per_s"] / naive["tokens_per_s"], 2)
     return report
 
 
-def naive_generate_tokens_per_s(path: str, prompts: list[Prompt], params: GenParams, batch_size: int) -> dict:
-    """The baseline: fp32 model, ``model.generate`` with sampling, fixed batches, left padding."""
-    lm = load_model(path, "cpu", torch.float32)
+def naive_generate_tokens_per_s(spec: str, prompts: list[Prompt], params: GenParams, batch_size: int) -> dict:
+    """The baseline: the same model in fp32 on the CPU, ``model.generate`` with sampling, fixed batches, left
+    padding."""
+    import torch
+
+    lm = get_backend(spec, device="cpu", dtype="float32").loaded
     tokenizer, stop = lm.tokenizer, set(lm.stop_ids)
     texts = [
         tokenizer.apply_chat_template(list(p.messages), add_generation_prompt=True, tokenize=False) for p in prompts

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.protocol import ARMS, ROUND_ARMS, SHORT_NAMES, TRAINED_ON_VALIDATION, arm_title
+from s3_magic_bench.protocol import ARMS, ROUND_ARMS, SHORT_NAMES, TRAINED_ON_VALIDATION, arm_title
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -483,7 +483,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_results(results: dict[str, Any], out: Path) -> dict[str, Path]:
     """results.json, results.md and accuracy_per_round.png in ``out``; returns their paths."""
-    from s3_magic.bench.plot import plot_png
+    from s3_magic_bench.plot import plot_png
 
     paths = {"json": out / "results.json", "markdown": out / "results.md", "plot": out / "accuracy_per_round.png"}
     write_atomic(paths["json"], json.dumps(results, indent=2) + "\n")

@@ -10,7 +10,7 @@ differs. How the data is used, for every arm and seed ``s``:
   ``imdb/test.jsonl``, the same for every seed (drawn with seed 0 from the test reviews whose text is not in the
   train sample, each text once, so no labelled or gold review can reappear in it); gold-large is a stratified
   sample (seed ``s``) of 2,000 train-sample reviews outside the 200. Those two samples are written once as JSONL
-  files under the run folder (see :mod:`s3_magic.bench.data`); the arms' tasks point at them.
+  files under the run folder (see :mod:`s3_magic_bench.data`); the arms' tasks point at them.
 * The S3, S3-without-rationales and ZeroGen arms keep the engine's default check split of the 200 (a quarter,
   stratified by the task seed): never extrapolated, shown to the LLM or judged, the honest estimate each round
   reports and the final model is chosen by. The gold arms turn it off (``check.fraction: 0``): gold-val trains
@@ -19,7 +19,7 @@ differs. How the data is used, for every arm and seed ``s``:
   and the accuracy is stored as the round's ``test_acc``. No engine step reads that value back, and the
   near-duplicate filter is told not to look at the test texts (``filters.reject_test_copies: false``), so
   no choice of data, epochs, checkpoint, round, recipe or stopping sees the test split. Only
-  :mod:`s3_magic.bench.report` reads ``test_acc``, to write the tables.
+  :mod:`s3_magic_bench.report` reads ``test_acc``, to write the tables.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from s3_magic.errors import ConfigError
-from s3_magic.task import StudentSpec, TaskSpec, load_task
+from s3_magic import ConfigError, TaskSpec, load_task
 
 #: arm name -> title in the report (formatted with :func:`title_fields`), in the order of the paper's table
 ARMS: dict[str, str] = {
@@ -175,9 +174,8 @@ class Protocol:
 
     def describe(self) -> dict[str, Any]:
         """The protocol as plain data for the results file."""
-        from s3_magic.task import CheckSpec, FinalSpec
-
         task = self.bench_task
+        base = base_task(self)
         return {
             **asdict(self),
             "seeds": list(self.seeds),
@@ -190,8 +188,8 @@ class Protocol:
             "test_path": task.test,
             "test_seed": task.test_seed if task.test else None,
             "gold_large_path": task.gold_large_path or f"{task.pool} outside the labelled examples",
-            "check_fraction": CheckSpec().fraction,
-            "final_recipes": list(FinalSpec().recipes),
+            "check_fraction": base.check.fraction,
+            "final_recipes": list(base.final.recipes),
             "student_recipe": student_spec(self).model_dump(),
         }
 
@@ -302,8 +300,9 @@ def base_task(protocol: Protocol) -> TaskSpec:
     return load_task(protocol.bench_task.base_task)
 
 
-def student_spec(protocol: Protocol) -> StudentSpec:
-    """The student recipe every arm trains with: the base task's, with the profile's changes."""
+def student_spec(protocol: Protocol) -> Any:
+    """The student recipe every arm trains with (the ``student`` part of a :class:`TaskSpec`): the base task's,
+    with the profile's changes."""
     spec = base_task(protocol).student
     return spec.model_copy(update=protocol.student) if protocol.student else spec
 
@@ -345,7 +344,7 @@ def data_changes(protocol: Protocol, arm: str, seed: int, runs: str | Path | Non
             pool.update(limit=protocol.dev_limit, seed=seed)
         changes.update(validation=pool, split={"validation": protocol.validation, "seed": seed}, test=None)
     else:
-        from s3_magic.bench.data import fixed_test_file
+        from s3_magic_bench.data import fixed_test_file
 
         data_dir = _data_dir(runs, protocol, "test")
         changes.update(
@@ -359,7 +358,7 @@ def data_changes(protocol: Protocol, arm: str, seed: int, runs: str | Path | Non
         if task.gold_large_path is not None:
             changes["gold"] = {"path": task.gold_large_path, "limit": protocol.gold_large_size, "seed": seed}
         else:
-            from s3_magic.bench.data import pool_gold_file
+            from s3_magic_bench.data import pool_gold_file
 
             gold_dir = _data_dir(runs, protocol, "gold-large")
             changes["gold"] = {"path": str(pool_gold_file(protocol, seed, gold_dir))}

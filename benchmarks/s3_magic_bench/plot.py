@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from s3_magic.bench.protocol import ROUND_ARMS
-from s3_magic.errors import ConfigError
+from s3_magic import ConfigError
+from s3_magic_bench.protocol import ROUND_ARMS
 
 
 def plot_png(results: dict[str, Any]) -> bytes:
@@ -17,7 +17,7 @@ def plot_png(results: dict[str, Any]) -> bytes:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ConfigError("the benchmark plot needs matplotlib: pip install 's3-magic[bench]'") from None
+        raise ConfigError("the benchmark plot needs matplotlib: pip install matplotlib") from None
 
     arms = results["arms"]
     rounds = [len(arms[a]["per_round"]) for a in ROUND_ARMS if a in arms]

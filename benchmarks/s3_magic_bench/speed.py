@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from s3_magic.bench.protocol import Protocol, SpeedSizes, base_task, common_changes, student_spec
-from s3_magic.errors import S3Error
-from s3_magic.example import Example
+from s3_magic import Example, S3Error, Session, load_examples
+from s3_magic_bench.protocol import Protocol, SpeedSizes, base_task, common_changes, student_spec
 
 #: SST-2 train phrases of sentence length (dev sentences have 19.5 words on average) for the student figures
 SENTENCE_WORDS = (10, 40)
@@ -40,25 +39,20 @@ def measure_speed(protocol: Protocol, workdir: str | Path, echo: Any = print) ->
 
 
 def llm_speed(sizes: SpeedSizes) -> dict[str, Any]:
-    from s3_magic.llm.local_bench import benchmark_generation
+    from s3_magic_bench.llm_speed import generation_speed
 
-    report = benchmark_generation(
+    return generation_speed(
         n_prompts=sizes.llm_prompts,
         max_tokens=sizes.llm_max_tokens,
         naive_prompts=sizes.naive_prompts,
         naive_batch_size=sizes.naive_batch,
     )
-    report["ratio"] = report.pop("speedup")
-    return report
 
 
 def sentence_examples(n: int, seed: int = 0) -> list[Example]:
     """``n`` labelled SST-2 train phrases of sentence length, shuffled with ``seed``."""
-    from s3_magic.data import load_examples
-    from s3_magic.data_sources import expand_path
-
-    path = expand_path("${S3_MAGIC_DATA}/sst2/train.jsonl")
-    rows = load_examples({"path": path}, labels=["negative", "positive"], pair=False, prefix="train")
+    source = {"path": "${S3_MAGIC_DATA}/sst2/train.jsonl"}
+    rows = load_examples(source, labels=["negative", "positive"], pair=False, prefix="train")
     lo, hi = SENTENCE_WORDS
     rows = [e for e in rows if lo <= len(e.text.split()) <= hi]
     random.Random(seed).shuffle(rows)
@@ -72,8 +66,8 @@ def student_speed(protocol: Protocol, sizes: SpeedSizes) -> dict[str, Any]:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from s3_magic.student.bench import naive_speed, optimised_speed
-    from s3_magic.student.models import use_all_cores
+    from s3_magic_bench.machine import use_all_cores
+    from s3_magic_bench.student_speed import naive_speed, optimised_speed
 
     use_all_cores()
     student = student_spec(protocol)
@@ -85,7 +79,7 @@ def student_speed(protocol: Protocol, sizes: SpeedSizes) -> dict[str, Any]:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the naive loader's "newly initialised head" report is expected
     try:
-        naive = naive_speed(train, labels, infer, student.model)
+        naive = naive_speed(train, labels, infer, optimised["source"])
     finally:
         hf_logging.set_verbosity(verbosity)
     return {
@@ -110,9 +104,6 @@ def round_seconds(protocol: Protocol, sizes: SpeedSizes, workdir: Path) -> dict[
     stratified sample of the task's pool), all of them evaluated (no check split), and no test set, in a fresh
     folder so that no LLM call comes from a cache.
     """
-    from s3_magic.engine.loop import ensure_data
-    from s3_magic.session import Session
-
     task = base_task(protocol).updated(
         {
             **common_changes(protocol, 0),
@@ -137,12 +128,12 @@ def round_seconds(protocol: Protocol, sizes: SpeedSizes, workdir: Path) -> dict[
         start = time.perf_counter()
         stats = session.train()
         trained = time.perf_counter()
-        extrapolated = ensure_data(session.ctx, session.prompts, 1)
+        extrapolated = session.extrapolate()
         end = time.perf_counter()
     errors_used = min(stats["n_errors"], sizes.round_errors)
     return {
         "n_train": stats["n_train"],
-        "n_validation": len(session.ctx.data.validation),
+        "n_validation": len(session.data.validation),
         "errors": stats["n_errors"],
         "errors_extrapolated": errors_used,
         "examples_per_error": sizes.round_examples_per_error,
@@ -183,8 +174,8 @@ print(json.dumps({"seconds": round(seconds, 3), "heavy_modules_imported": heavy}
 _LLM_READY = """
 import json, time
 start = time.perf_counter()
-from s3_magic.llm.local import LocalBackend
-backend = LocalBackend("embedded")
+from s3_magic import get_backend
+backend = get_backend("local:embedded")
 backend.loaded
 print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "path": backend.path}))
 """
