@@ -32,6 +32,7 @@ from s3_magic_bench.protocol import (
     ARMS,
     EXTRA_ARMS,
     GOLD_ARMS,
+    ORACLE_ARMS,
     ROUND_ARMS,
     arm_task,
     arm_title,
@@ -66,7 +67,12 @@ def test_arm_tasks_follow_the_protocol():
         for arm, task in tasks.items():
             assert task.split.validation == 200 and task.split.seed == seed and task.seed == seed
             assert task.check.fraction == (0.0 if arm in GOLD_ARMS else 0.25), "gold-val trains on all 200"
-            assert task.llm.spec == "local:embedded" and task.llm.options["seed"] == seed
+            if arm in ORACLE_ARMS:  # a simulation: real SST-2 train sentences, never the dev-split test examples
+                assert task.llm.spec == "oracle:${S3_MAGIC_DATA}/sst2/train.jsonl", task.llm.spec
+                assert task.llm.options["limit"] == 20_000 and task.llm.options["max_words"] == task.filters.max_words
+            else:
+                assert task.llm.spec == "local:embedded"
+            assert task.llm.options["seed"] == seed
             assert (task.llm.temperature, task.llm.top_p) == (0.9, 0.95)
             assert task.filters.reject_test_copies is False
             assert task.student == tasks["s3"].student, "the same student recipe for every arm"
@@ -74,6 +80,8 @@ def test_arm_tasks_follow_the_protocol():
         assert tasks["s3_no_rationales"].sizes.rationales_per_example == 0
         assert tasks["s3_no_rationales"].sizes.rounds == tasks["s3"].sizes.rounds
         assert tasks["zerogen"].method == "zerogen" and tasks["zerogen"].sizes.zerogen_accepted == 123
+        assert tasks["s3_oracle"].method == "s3" and tasks["s3_oracle"].sizes == tasks["s3"].sizes
+        assert tasks["zerogen_oracle"].sizes == tasks["zerogen"].sizes and tasks["zerogen_oracle"].method == "zerogen"
         assert tasks["gold_val"].method == "gold" and tasks["gold_val"].gold is None
         gold = tasks["gold_large"].gold
         assert gold.path.endswith("sst2/train.jsonl") and gold.limit == 5000 and gold.seed == seed
@@ -82,7 +90,10 @@ def test_arm_tasks_follow_the_protocol():
 
 
 def test_arm_and_seed_lists():
-    assert parse_arms(None) == ["gold_val", "gold_large", "s3", "final", "s3_no_rationales", "zerogen"]
+    assert parse_arms(None) == [
+        "gold_val", "gold_large", "s3", "final", "s3_no_rationales", "zerogen", "s3_oracle", "zerogen_oracle"
+    ]  # fmt: skip
+    assert parse_arms("zerogen_oracle") == ["s3_oracle", "zerogen_oracle"], "it matches S3-oracle's size"
     assert parse_arms("final") == ["s3", "final"], "the final arm trains on the S3 arm's run"
     assert parse_arms("zerogen") == ["s3", "zerogen"], "ZeroGen needs the S3 arm's size"
     assert parse_arms("gold-val,s3") == ["gold_val", "s3"]
@@ -294,7 +305,8 @@ def fake_final(seed: int, test_acc: float, check_acc: float) -> dict:
 def synthetic_results() -> dict:
     arms = {}
     for arm in ARMS:
-        accs = {"s3": [0.70, 0.75, 0.78], "s3_no_rationales": [0.68, 0.71, 0.72]}.get(arm, [0.8])
+        accs = {"s3": [0.70, 0.75, 0.78], "s3_no_rationales": [0.68, 0.71, 0.72], "s3_oracle": [0.80, 0.83, 0.86]}
+        accs = accs.get(arm, [0.8])
         if arm == "final":
             arms[arm] = [fake_final(s, 0.84 + 0.01 * s, 0.86) for s in (0, 1, 2)]
         else:
@@ -369,7 +381,9 @@ def test_estimate_gaps_against_hand_computed_values():
 def test_quality_targets_are_paired_by_seed():
     results = synthetic_results()
     gaps = {(g["arm"], g["baseline"]): g for g in results["gaps"]}
-    assert set(gaps) == {("s3", "zerogen"), ("s3", "gold_val"), ("final", "gold_val")}
+    assert set(gaps) == {("s3", "zerogen"), ("s3", "gold_val"), ("final", "gold_val"), ("s3_oracle", "zerogen_oracle")}
+    oracle = gaps["s3_oracle", "zerogen_oracle"]
+    assert oracle["gap_mean"] == pytest.approx(6.0) and oracle["met"] is None, "a simulation has no target"
     # final: 84, 85, 86 against gold-val 80, 82, 84 -> +4, +3, +2
     final = gaps["final", "gold_val"]
     assert final["gap_mean"] == pytest.approx(3.0) and final["met"], "exactly on the target, floating point or not"
@@ -381,6 +395,8 @@ def test_quality_targets_are_paired_by_seed():
     md = markdown(results)
     assert "| S3 − Gold-val | -2.0 ± 0.0 | ≥ 0 | not met |" in md
     assert "| Final − Gold-val | +3.0 ± 1.0 | ≥ +3 | met |" in md
+    assert "| S3-oracle − ZeroGen-oracle | +6.0 ± 0.0 | – | simulation, no target |" in md
+    assert "The oracle arms are a simulation" in md and "| S3, oracle generator (simulation) |" in md
     assert "| size of the mean (check − test), S3, 9 seed × round points | 0.5 | ≤ 1.5 | met |" in md
 
 
@@ -421,7 +437,8 @@ def test_rounds_table_has_a_check_column():
     header, marks, *rows = rounds_table(results)
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells[:5] == ["round", "S3: test acc %", "val acc %", "check acc %", "train examples"]
-    assert cells[5:] == ["S3 without rationales: test acc %", "val acc %", "check acc %", "train examples"]
+    assert cells[5:9] == ["S3 without rationales: test acc %", "val acc %", "check acc %", "train examples"]
+    assert cells[9:] == ["S3, oracle generator (simulation): test acc %", "val acc %", "check acc %", "train examples"]
     # round 1 of S3 over seeds 0-2: test 75, 77, 79 -> 77.0 ± 2.0, validation 1 point under, check 0.5 over
     assert rows[1].startswith("| 1 | 77.0 ± 2.0 | 76.0 | 77.5 | 150 |")
     assert marks.count("---:") == len(cells) - 1
@@ -466,28 +483,28 @@ def repetitive_reply(prompt: Prompt) -> str:
     return scripted_reply(Prompt(prompt.messages, sample=str(sum(map(ord, prompt.sample)) % 9)))
 
 
-def test_zerogen_writes_until_the_target_is_accepted_and_resumes_identically(tmp_path, fake_llm, toy_student):
-    FakeBackend.default_responder = repetitive_reply
+def test_zerogen_writes_until_the_target_is_accepted_and_resumes_identically(tmp_path, fake_llm):
+    fake_llm.responder = repetitive_reply
     task = sst2_task(method="zerogen", sizes__zerogen_accepted=12)
     s = Session.create(task, folder=tmp_path / "a")
     s.run()
     accepted = s.examples(accepted=True)
-    assert len(accepted) == 12 and s.rounds()[0]["n_train"] == 12
+    assert len(accepted) == 12 and s.rounds()[0].n_train == 12
     assert len(s.examples()) > 12, "rejected examples were replaced by more prompts"
     # interrupted part-way, then resumed: the same data as the uninterrupted run
-    FakeBackend.fail_after = fake_calls() + 7
-    b = Session.create(task, folder=tmp_path / "b")
+    failing = FakeBackend(responder=repetitive_reply, fail_after=7)
+    b = Session.create(task, folder=tmp_path / "b", backend_factory=lambda: failing)
     with pytest.raises(Exception, match="scripted failure"):
         b.run()
-    FakeBackend.fail_after = None
+    assert len(failing.history) == 7
     Session.open(b.run_id, folder=tmp_path / "b").run()
-    assert [(e["gen_key"], e["text"], e["accepted"]) for e in b.examples()] == [
-        (e["gen_key"], e["text"], e["accepted"]) for e in s.examples()
+    assert [(e.gen_key, e.text, e.accepted) for e in b.examples()] == [
+        (e.gen_key, e.text, e.accepted) for e in s.examples()
     ]
 
 
-def test_zerogen_stops_at_the_prompt_cap(tmp_path, fake_llm, toy_student):
-    FakeBackend.default_responder = repetitive_reply
+def test_zerogen_stops_at_the_prompt_cap(tmp_path, fake_llm):
+    fake_llm.responder = repetitive_reply
     s = Session.create(sst2_task(method="zerogen", sizes__zerogen_accepted=40), folder=tmp_path)
     s.run()
     assert len(s.examples()) == 160 and len(s.examples(accepted=True)) < 40
@@ -503,11 +520,13 @@ def test_test_copies_filter_can_be_turned_off(tmp_path, fake_llm):
 
 
 # -- whole arms and runs with the scripted LLM ----------------------------------------------------------------
-def scripted_protocol():
-    return dataclasses.replace(get_protocol("tiny"), llm="fake:scripted")
+def scripted_protocol(protocol=None):
+    """The tiny profile (or ``protocol``) with the scripted LLM and the word-count student."""
+    protocol = protocol or get_protocol("tiny")
+    return dataclasses.replace(protocol, llm="fake:scripted", student={**protocol.student, "mode": "wordcount"})
 
 
-def test_round_measurement_extrapolates_the_capped_errors(tmp_path, fake_llm, toy_student):
+def test_round_measurement_extrapolates_the_capped_errors(tmp_path, fake_llm):
     needs_data()
     protocol = scripted_protocol()
     sizes = protocol.speed
@@ -524,7 +543,7 @@ def test_load_ext_is_measured_in_a_fresh_interpreter_and_imports_nothing_heavy()
     assert result["seconds"] > 0 and result["heavy_modules_imported"] == []
 
 
-def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake_llm, toy_student):
+def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake_llm):
     needs_data()
     protocol = scripted_protocol()
     lines: list[str] = []
@@ -570,7 +589,7 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
         run_arm(changed, "s3", 0, tmp_path / "runs")
 
 
-def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_llm, monkeypatch):
     """Flip every test label: the synthetic data and validation accuracies stay the same; only test_acc moves."""
     needs_data()
     import s3_magic.session as session_module
@@ -589,7 +608,7 @@ def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_
     monkeypatch.setattr(session_module, "load_task_data", flipped)
     other = run_arm(protocol, "s3", 0, tmp_path / "flipped")
     texts = [
-        [(e["gen_key"], e["text"], e["accepted"]) for e in Session.open("s3", folder=folder).examples()]
+        [(e.gen_key, e.text, e.accepted) for e in Session.open("s3", folder=folder).examples()]
         for folder in (
             arm_folder(tmp_path / "normal", protocol, "s3", 0),
             arm_folder(tmp_path / "flipped", protocol, "s3", 0),
@@ -602,7 +621,7 @@ def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_
         assert math.isclose(a["test_acc"] + b["test_acc"], 1.0)
 
 
-def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, monkeypatch):
     needs_data()
     protocol = scripted_protocol()
     with pytest.raises(ConfigError, match="run the s3 arm first"):
@@ -633,12 +652,12 @@ def long_reply(prompt: Prompt) -> str:
     return " ".join(scripted_reply(Prompt(prompt.messages, sample=f"{prompt.sample}.{i}")) for i in range(3))
 
 
-def test_imdb_benchmark_with_the_scripted_llm(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_imdb_benchmark_with_the_scripted_llm(tmp_path, fake_llm, monkeypatch):
     """The same code on IMDb-shaped data: every arm runs, gold-large trains on its sample, the report says IMDb."""
     fake_imdb(tmp_path / "data")
     monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
-    FakeBackend.default_responder = long_reply
-    protocol = dataclasses.replace(get_protocol("tiny", task="imdb"), llm="fake:scripted")
+    fake_llm.responder = long_reply
+    protocol = scripted_protocol(get_protocol("tiny", task="imdb"))
     results, paths = run_benchmark(protocol, out=tmp_path / "out", runs=tmp_path / "runs", speed=False,
                                    echo=lambda t: None)  # fmt: skip
     arms = results["arms"]

@@ -38,18 +38,28 @@ ARMS: dict[str, str] = {
     "gold_val": "Gold: the {validation} real labelled examples",
     "gold_large": "Gold: {gold_large:,} {task_title} train {unit}",
     "final": "Final: S3's data + the {validation} real labelled examples",
+    "s3_oracle": "S3, oracle generator (simulation)",
+    "zerogen_oracle": "ZeroGen, oracle generator (simulation)",
 }
 #: short names of the arms, for the comparisons
 SHORT_NAMES = {"zerogen": "ZeroGen", "s3": "S3", "s3_no_rationales": "S3 without rationales", "gold_val": "Gold-val",
-               "gold_large": "Gold-large", "final": "Final"}  # fmt: skip
-#: the order arms run in: the final arm and ZeroGen need the S3 arm's run and final training-set size
-RUN_ORDER = ("gold_val", "gold_large", "s3", "final", "s3_no_rationales", "zerogen")
+               "gold_large": "Gold-large", "final": "Final", "s3_oracle": "S3-oracle",
+               "zerogen_oracle": "ZeroGen-oracle"}  # fmt: skip
+#: the order arms run in: the final arm and ZeroGen need the S3 arm's run and final training-set size (and
+#: ZeroGen-oracle S3-oracle's)
+RUN_ORDER = ("gold_val", "gold_large", "s3", "final", "s3_no_rationales", "zerogen", "s3_oracle", "zerogen_oracle")
 #: arms that need another arm's result first
-NEEDS = {"zerogen": "s3", "final": "s3"}
+NEEDS = {"zerogen": "s3", "final": "s3", "zerogen_oracle": "s3_oracle"}
+#: ZeroGen arms: each writes as many accepted examples as the arm it needs (NEEDS) has in its final training set
+ZEROGEN_ARMS = ("zerogen", "zerogen_oracle")
+#: simulations, not LLM runs: the ``oracle`` backend answers every request with a real labelled example from the
+#: gold-large source (never the test split), the one nearest to what was asked; they measure what the loop adds
+#: with an ideal generator and are labelled as simulations in every table
+ORACLE_ARMS = ("s3_oracle", "zerogen_oracle")
 #: arms that are not engine runs but a step on another arm's run (see bench.final)
 EXTRA_ARMS = ("final",)
 #: arms with error-extrapolation rounds (reported per round)
-ROUND_ARMS = ("s3", "s3_no_rationales")
+ROUND_ARMS = ("s3", "s3_no_rationales", "s3_oracle")
 #: arms trained on real labels only; they run without a check split
 GOLD_ARMS = ("gold_val", "gold_large")
 #: arms whose validation accuracy is a training accuracy (they are trained on the validation examples)
@@ -150,6 +160,8 @@ class Protocol:
     #: gold-large's size (None: the task's: 5,000 SST-2 train sentences, 2,000 IMDb train-sample reviews)
     gold_large: int | None = None
     llm: str = "local:embedded"
+    #: the oracle arms' pool: a stratified sample of this many gold-large-source examples (see oracle_changes)
+    oracle_pool: int = 20_000
     temperature: float = 0.9
     top_p: float = 0.95
     #: changes to the built-in task's student recipe (the same for every arm)
@@ -190,7 +202,7 @@ class Protocol:
             "gold_large_path": task.gold_large_path or f"{task.pool} outside the labelled examples",
             "check_fraction": base.check.fraction,
             "final_recipes": list(base.final.recipes),
-            "student_recipe": student_spec(self).model_dump(),
+            "student_recipe": student_spec(self).recipe(),
         }
 
 
@@ -206,6 +218,7 @@ PROFILES: dict[str, Protocol] = {
         rounds=1,
         max_errors_per_round=40,
         gold_large=500,
+        oracle_pool=2000,
         speed=SpeedSizes(
             llm_prompts=64, student_train=256, student_infer=512, round_seed_examples=100, round_errors=25
         ),
@@ -223,6 +236,7 @@ PROFILES: dict[str, Protocol] = {
         rounds=1,
         max_errors_per_round=5,
         gold_large=100,
+        oracle_pool=300,
         student={"epochs": 1},
         speed=SpeedSizes(
             llm_prompts=8,
@@ -365,6 +379,27 @@ def data_changes(protocol: Protocol, arm: str, seed: int, runs: str | Path | Non
     return changes
 
 
+def oracle_changes(protocol: Protocol, seed: int, runs: str | Path | None) -> dict[str, Any]:
+    """The ``oracle`` LLM of the simulation arms: it answers from gold-large's source (SST-2 train; on a task whose
+    pool is split, the pool outside the seed's labelled examples), keeping the pool rows the task's length filters
+    accept (and at least 6 words: shorter SST-2 train rows are mostly parse-tree fragments)."""
+    task = protocol.bench_task
+    if task.gold_large_path is not None:
+        pool = task.gold_large_path
+    else:
+        from s3_magic_bench.data import pool_gold_file
+
+        pool = str(pool_gold_file(protocol, seed, _data_dir(runs, protocol, "gold-large")))
+    filters = base_task(protocol).filters
+    return {
+        "llm.spec": f"oracle:{pool}",
+        "llm.options.seed": seed,
+        "llm.options.limit": protocol.oracle_pool,
+        "llm.options.min_words": max(6, filters.min_words),
+        "llm.options.max_words": filters.max_words,
+    }
+
+
 def _data_dir(runs: str | Path | None, protocol: Protocol, what: str) -> Path:
     if runs is None:
         raise ConfigError(
@@ -383,16 +418,21 @@ def arm_task(
     """
     if arm not in ARMS or arm in EXTRA_ARMS:
         raise ConfigError(f"unknown arm {arm!r}; use one of {', '.join(a for a in ARMS if a not in EXTRA_ARMS)}")
-    if arm == "zerogen" and zerogen_examples is None:
-        raise ConfigError("the ZeroGen arm needs the size of the S3 arm's final training set; run the s3 arm")
+    if arm in ZEROGEN_ARMS and zerogen_examples is None:
+        raise ConfigError(
+            f"the {SHORT_NAMES[arm]} arm needs the size of the {SHORT_NAMES[NEEDS[arm]]} arm's final training set; "
+            f"run the {NEEDS[arm]} arm"
+        )
     changes = common_changes(protocol, seed)
     changes.update(data_changes(protocol, arm, seed, runs))
-    if arm == "s3":
+    if arm in ORACLE_ARMS:
+        changes.update(oracle_changes(protocol, seed, runs))
+    if arm in ("s3", "s3_oracle"):
         changes["method"] = "s3"
     elif arm == "s3_no_rationales":
         changes["method"] = "s3"
         changes["sizes.rationales_per_example"] = 0
-    elif arm == "zerogen":
+    elif arm in ZEROGEN_ARMS:
         changes.update({"method": "zerogen", "sizes.zerogen_accepted": zerogen_examples, "sizes.rounds": 0})
     else:  # gold_val, gold_large
         changes["method"] = "gold"

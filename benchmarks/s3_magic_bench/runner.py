@@ -16,7 +16,7 @@ from typing import Any
 from s3_magic import Reporter
 from s3_magic_bench.arms import run_arm
 from s3_magic_bench.final import run_final
-from s3_magic_bench.protocol import DEFAULT_TASK, RUN_ORDER, Protocol, arm_title, protocol_folder
+from s3_magic_bench.protocol import DEFAULT_TASK, NEEDS, RUN_ORDER, Protocol, arm_title, protocol_folder
 
 DEFAULT_RUNS = "benchmarks/runs"
 RESULTS_ROOT = "benchmarks/results"
@@ -50,16 +50,16 @@ def run_arms(
     described = protocol.describe()
     results: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
-        s3_examples: int | None = None
+        sizes: dict[str, int] = {}  # arm -> its final training-set size, for the ZeroGen arms that match it
         for arm in [a for a in RUN_ORDER if a in arms]:
             title = arm_title(arm, described)
             echo(f"seed {seed}: {title} ...")
             if arm == "final":
                 result = run_final(protocol, seed, runs, reporter=reporter)
             else:
-                result = run_arm(protocol, arm, seed, runs, zerogen_examples=s3_examples, reporter=reporter)
-            if arm == "s3":
-                s3_examples = result["n_train"]
+                size = sizes.get(NEEDS.get(arm, ""))
+                result = run_arm(protocol, arm, seed, runs, zerogen_examples=size, reporter=reporter)
+            sizes[arm] = result["n_train"]
             shown = "".join(
                 f", {name} accuracy {100 * result[key]:.1f}%"
                 for name, key in (("validation", "val_acc"), ("check", "check_acc"))
