@@ -369,30 +369,28 @@ def data_changes(protocol: Protocol, arm: str, seed: int, runs: str | Path | Non
     if arm in GOLD_ARMS:
         changes["check"] = {"fraction": 0.0}
     if arm == "gold_large":
-        if task.gold_large_path is not None:
-            changes["gold"] = {"path": task.gold_large_path, "limit": protocol.gold_large_size, "seed": seed}
-        else:
-            from s3_magic_bench.data import pool_gold_file
-
-            gold_dir = _data_dir(runs, protocol, "gold-large")
-            changes["gold"] = {"path": str(pool_gold_file(protocol, seed, gold_dir))}
+        changes["gold"] = gold_large_source(protocol, seed, runs)
     return changes
 
 
-def oracle_changes(protocol: Protocol, seed: int, runs: str | Path | None) -> dict[str, Any]:
-    """The ``oracle`` LLM of the simulation arms: it answers from gold-large's source (SST-2 train; on a task whose
-    pool is split, the pool outside the seed's labelled examples), keeping the pool rows the task's length filters
-    accept (and at least 6 words: shorter SST-2 train rows are mostly parse-tree fragments)."""
+def gold_large_source(protocol: Protocol, seed: int, runs: str | Path | None) -> dict[str, Any]:
+    """Gold-large's data source for ``seed``: the task's gold-large file (SST-2 train), a stratified sample by the
+    seed; a task without one (IMDb) uses its pool outside the seed's labelled examples, a file written once."""
     task = protocol.bench_task
     if task.gold_large_path is not None:
-        pool = task.gold_large_path
-    else:
-        from s3_magic_bench.data import pool_gold_file
+        return {"path": task.gold_large_path, "limit": protocol.gold_large_size, "seed": seed}
+    from s3_magic_bench.data import pool_gold_file
 
-        pool = str(pool_gold_file(protocol, seed, _data_dir(runs, protocol, "gold-large")))
+    return {"path": str(pool_gold_file(protocol, seed, _data_dir(runs, protocol, "gold-large")))}
+
+
+def oracle_changes(protocol: Protocol, seed: int, runs: str | Path | None) -> dict[str, Any]:
+    """The ``oracle`` LLM of the simulation arms: it answers from gold-large's source (:func:`gold_large_source`,
+    the whole file: the pool's own ``limit`` samples it), keeping the pool rows the task's length filters accept
+    (and at least 6 words: shorter SST-2 train rows are mostly parse-tree fragments)."""
     filters = base_task(protocol).filters
     return {
-        "llm.spec": f"oracle:{pool}",
+        "llm.spec": f"oracle:{gold_large_source(protocol, seed, runs)['path']}",
         "llm.options.seed": seed,
         "llm.options.limit": protocol.oracle_pool,
         "llm.options.min_words": max(6, filters.min_words),
