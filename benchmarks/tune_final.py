@@ -29,8 +29,8 @@ def main() -> None:
     s.run()
     data = s.data
     real = [*data.validation, *data.check]
-    out = {"rounds": s.rounds(), "best_round": s.best_round(), "recipes": []}
-    last = max(r["round"] for r in s.rounds())
+    out = {"rounds": [r.to_dict() for r in s.rounds()], "best_round": s.best_round(), "recipes": []}
+    last = max(r.round for r in s.rounds())
     for which, r in (("best", s.best_round()), ("last", last)):
         for recipe in args.recipes.split(","):
             t = time.time()

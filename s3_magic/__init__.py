@@ -17,8 +17,12 @@ __all__ = [
     "GenParams",
     "Prompt",
     "Reporter",
+    "Round",
+    "RoundStatus",
+    "RunStatus",
     "S3Error",
     "Session",
+    "SyntheticExample",
     "TaskSpec",
     "TqdmReporter",
     "get_backend",
@@ -28,19 +32,24 @@ __all__ = [
     "make_student",
     "normalised",
     "parse_sets",
+    "register_backend",
+    "register_student",
+    "write_atomic",
 ]
 
 if TYPE_CHECKING:
+    from s3_magic.atomic import write_atomic
     from s3_magic.cli import TqdmReporter
     from s3_magic.data import load_examples, normalised
     from s3_magic.dedup import Deduper
     from s3_magic.engine.context import Reporter
     from s3_magic.errors import ConfigError, S3Error
     from s3_magic.example import Example
-    from s3_magic.llm import GenParams, Prompt, get_backend
+    from s3_magic.llm import GenParams, Prompt, get_backend, register_backend
+    from s3_magic.records import Round, RoundStatus, RunStatus, SyntheticExample
     from s3_magic.session import Session
     from s3_magic.settings import parse_sets
-    from s3_magic.student import make_student
+    from s3_magic.student import make_student, register_student
     from s3_magic.task import TaskSpec, load_task
 
 #: public name -> the module it lives in
@@ -50,6 +59,11 @@ _LAZY = {
     "load_task": "s3_magic.task",
     "S3Error": "s3_magic.errors",
     "ConfigError": "s3_magic.errors",
+    # what a run's accessors return: its rounds and stored synthetic examples, and the statuses runs go through
+    "Round": "s3_magic.records",
+    "SyntheticExample": "s3_magic.records",
+    "RunStatus": "s3_magic.records",
+    "RoundStatus": "s3_magic.records",
     # progress: the interface runs report to, and the CLI's progress bars
     "Reporter": "s3_magic.engine.context",
     "TqdmReporter": "s3_magic.cli",
@@ -63,8 +77,13 @@ _LAZY = {
     "GenParams": "s3_magic.llm",
     "Prompt": "s3_magic.llm",
     "make_student": "s3_magic.student",
+    # plugging in another LLM backend or student mode (a factory and the typed model of its options)
+    "register_backend": "s3_magic.llm",
+    "register_student": "s3_magic.student",
     # ``key=value`` texts (the CLI's ``--set``) as task changes for ``Session.create(overrides=...)``
     "parse_sets": "s3_magic.settings",
+    # a file written whole or not at all (exports, the benchmark's reports)
+    "write_atomic": "s3_magic.atomic",
 }
 
 

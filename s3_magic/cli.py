@@ -21,7 +21,11 @@ FINAL_HELP = (
 
 
 class TqdmReporter(Reporter):
-    """One progress bar per step on stderr."""
+    """One progress bar per step on stderr.
+
+    A bar starts at the step's first report: what was done before it (e.g. a first batch) is not timed, so its rate
+    counts only the work seen happening; a step reported once shows no rate rather than an invented one.
+    """
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -31,16 +35,19 @@ class TqdmReporter(Reporter):
     def progress(self, step: str, done: int, total: int) -> None:
         if self.quiet:
             return
+        if step != self._step or self._bar is None or done < self._bar.n:
+            self._open(step, done, total)
+            return
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def _open(self, step: str, done: int, total: int) -> None:
         from tqdm.auto import tqdm
 
-        if step != self._step or self._bar is None:
-            self.close()
-            self._step = step
-            unit = "batch" if step == "train" else "ex"  # training reports optimiser steps
-            self._bar = tqdm(total=total, desc=step, unit=unit, leave=False, file=sys.stderr)
-        self._bar.total = total
-        self._bar.n = done
-        self._bar.refresh()
+        self.close()
+        self._step = step
+        unit = "batch" if step == "train" else "ex"  # training reports optimiser steps
+        self._bar = tqdm(total=total, initial=done, desc=step, unit=unit, leave=False, file=sys.stderr)
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -53,6 +60,21 @@ class TqdmReporter(Reporter):
             self._bar = None
 
 
+def quiet_libraries() -> None:
+    """Keep the libraries' own progress bars and notices (Hugging Face "Loading weights" bars, transformers
+    warnings) out of the run's output; a variable the user set wins."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if "transformers" in sys.modules:  # already imported (the CLI called from Python): its switches, not the env
+        from transformers.utils import logging
+
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from s3_magic.settings import SETTING_KEYS, overrides
 
@@ -62,7 +84,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _finish(session: Any, started: float, reporter: TqdmReporter) -> None:
     from s3_magic.llm.prices import format_usd
-    from s3_magic.report import final_summary, rejection_summary, rounds_table
+    from s3_magic.summaries import final_summary, rejection_summary, rounds_table
 
     reporter.close()
     rows = session.rounds()
@@ -164,8 +186,8 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_final(args: argparse.Namespace) -> None:
-    from s3_magic.report import final_summary
     from s3_magic.session import Session
+    from s3_magic.summaries import final_summary
 
     reporter = TqdmReporter(args.quiet)
     session = Session.open(args.run, folder=args.folder, reporter=reporter)
@@ -182,22 +204,11 @@ def cmd_final(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from s3_magic.store import list_runs
+    from s3_magic.summaries import runs_table
 
-    from s3_magic.store import DB_NAME, RunStore
-
-    if not (Path(args.folder) / DB_NAME).exists():
-        print(f"no runs in {args.folder}")
-        return
-    runs = RunStore(args.folder).list_runs()
-    if not runs:
-        print(f"no runs in {args.folder}")
-        return
-    print(f"{'run':<40} {'task':<12} {'status':<12} {'rounds':>6} {'accepted':>8}  created")
-    for r in runs:
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-        last = "" if r["last_round"] is None else str(r["last_round"])
-        print(f"{r['id']:<40} {r['task_name']:<12} {r['status']:<12} {last:>6} {r['accepted']:>8}  {created}")
+    runs = list_runs(args.folder)
+    print(runs_table(runs) if runs else f"no runs in {args.folder}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -225,10 +236,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from s3_magic.llm.embedded import ensure_embedded_llm
+    from s3_magic.llm.embedded import ensure_embedded_llm, weights_folder
+    from s3_magic.llm.local import resolve_device, resolve_dtype
 
     started = time.time()
     path = ensure_embedded_llm()
+    weights_folder(path, str(resolve_dtype(None, resolve_device("auto"))).removeprefix("torch."))  # a bf16 copy
     print(f"embedded LLM ready in {path} ({time.time() - started:.1f} s)")
 
 
@@ -318,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries()
     try:
         args.func(args)
     except S3Error as exc:

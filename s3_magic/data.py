@@ -58,6 +58,7 @@ def load_examples(
             source = cols.model_copy(update={"path": str(source), "hub": None})
         else:
             source = DataSource(**(cols.model_dump() if cols else {}), path=str(source))
+    table: Table | None
     if isinstance(source, DataSource):
         cols = source
         _check_pair(cols, pair)
@@ -222,7 +223,7 @@ def _check_pair(cols: Columns, pair: bool) -> None:
 def _examples(table: Table, cols: Columns, labels: list[str], pair: bool, prefix: str) -> list[Example]:
     if not table.rows:
         raise DataError(f"{table.name} has no rows; give a file with labelled examples")
-    needed = [cols.text, *([cols.text_b] if pair else []), cols.label]
+    needed = [cols.text, *([cols.text_b] if pair and cols.text_b is not None else []), cols.label]
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise DataError(

@@ -130,6 +130,14 @@ class Table:
     rows: list[dict[str, Any]]
     columns: list[str]
     name: str
+    #: the file line of each row, for files read line by line (JSONL); None elsewhere
+    lines: list[int] | None = None
+
+    def where(self, row: int) -> str:
+        """Where row ``row`` is, for error messages: ``line 12`` in a JSONL file, else ``row 11 (counting from 0)``."""
+        if self.lines is not None:
+            return f"line {self.lines[row]}"
+        return f"row {row} (counting from 0)"
 
 
 def read_source(source: DataSource, base_dir: Path | None = None) -> Table:
@@ -152,7 +160,8 @@ def read_source(source: DataSource, base_dir: Path | None = None) -> Table:
         return _read_parquet(path, name)
     text = _read_text(path, name)
     if fmt == "jsonl":
-        return _table(_parse_jsonl(text, name), name)
+        rows, lines = _parse_jsonl(text, name)
+        return _table(rows, name, lines)
     if fmt == "json":
         return _table(_parse_json(text, name), name)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
@@ -173,11 +182,11 @@ def read_memory(obj: Any) -> Table | None:
     return None
 
 
-def _table(rows: list[dict[str, Any]], name: str) -> Table:
+def _table(rows: list[dict[str, Any]], name: str, lines: list[int] | None = None) -> Table:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    return Table(rows, list(columns), name)
+    return Table(rows, list(columns), name, lines)
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -188,8 +197,9 @@ def _read_text(path: Path, name: str) -> str:
         raise DataError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8") from None
 
 
-def _parse_jsonl(text: str, name: str) -> list[dict[str, Any]]:
-    rows = []
+def _parse_jsonl(text: str, name: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """The records of a JSONL text and the line number (from 1) of each."""
+    rows, lines = [], []
     # split on newlines only: str.splitlines also breaks at \x85 and \u2028, which real reviews contain
     for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -201,7 +211,8 @@ def _parse_jsonl(text: str, name: str) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             raise DataError(f"{name} line {n} is not a JSON object; write one {{...}} record per line")
         rows.append(row)
-    return rows
+        lines.append(n)
+    return rows, lines
 
 
 def _parse_json(text: str, name: str) -> list[dict[str, Any]]:

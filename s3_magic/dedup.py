@@ -61,7 +61,8 @@ def _signature(grams: np.ndarray) -> np.ndarray:
     """MinHash signature: the minimum of each of ``_NUM_PERM`` multiply-add hashes over the 3-grams."""
     buf = np.multiply(_A, grams[None, :])  # uint32, wrapping: cheap, and candidates are verified exactly
     buf += _B
-    return buf.min(axis=1)
+    signature: np.ndarray = buf.min(axis=1)
+    return signature
 
 
 class _Index:

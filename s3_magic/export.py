@@ -4,12 +4,10 @@ card, ``README.md``, that says how the data was made and how well a student trai
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from s3_magic.atomic import staged
 from s3_magic.errors import ConfigError, StoreError
 from s3_magic.store import RunStore
 
@@ -38,16 +36,16 @@ def export_rows(store: RunStore, run_id: str, include_rejected: bool = False) ->
     rows = store.examples(run_id, accepted=None if include_rejected else True)
     out = []
     for r in rows:
-        origin = r["origin"]
-        rec: dict[str, Any] = {"id": r["id"], "text": r["text"] or ""}
+        origin = r.origin
+        rec: dict[str, Any] = {"id": r.id, "text": r.text or ""}
         if pair:
-            rec["text_b"] = r["text_b"] or ""
+            rec["text_b"] = r.text_b or ""
         rec.update(
-            label=r["label"], round=r["round"], kind=r["kind"],
+            label=r.label, round=r.round, kind=r.kind,
             rationales=json.dumps(origin.get("rationales", []), ensure_ascii=False),
             from_uid=origin.get("from_uid", ""), from_text=origin.get("from_text", ""),
-            backend=r["backend"] or "", model=r["model"] or "", prompt_hash=r["prompt_hash"] or "",
-            verdict=r["verdict"], accepted=bool(r["accepted"]), edited=bool(r["edited"]),
+            backend=r.backend or "", model=r.model or "", prompt_hash=r.prompt_hash or "",
+            verdict=r.verdict, accepted=r.accepted, edited=r.edited,
         )  # fmt: skip
         out.append(rec)
     return out
@@ -66,29 +64,24 @@ def export_run(
     parent = target.resolve().parent
     if not parent.is_dir():
         raise ConfigError(f"folder {str(parent)!r} does not exist; create it or choose another output path")
-    tmp = Path(tempfile.mkdtemp(prefix=".s3-export-", dir=parent))
-    try:
-        staged = tmp / "out"
+    if format != "hf" and target.is_dir():
+        raise ConfigError(f"{str(target)!r} is a folder; give a file path for --format {format} (or use --format hf)")
+    with staged(target) as out:
         if format == "jsonl":
-            with staged.open("w", encoding="utf-8") as fh:
+            with out.open("w", encoding="utf-8") as fh:
                 for rec in rows:
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         elif format == "csv":
             import pandas as pd
 
-            pd.DataFrame(rows).to_csv(staged, index=False)
+            pd.DataFrame(rows).to_csv(out, index=False)
         else:
             from datasets import Dataset
 
-            Dataset.from_list(rows).save_to_disk(str(staged))
-            card = staged / CARD
+            Dataset.from_list(rows).save_to_disk(str(out))
+            card = out / CARD
             old = card.read_text(encoding="utf-8") + "\n\n" if card.exists() else ""
             card.write_text(old + dataset_card(store, run_id, rows, include_rejected), encoding="utf-8")
-        if target.is_dir() and format == "hf":
-            shutil.rmtree(target)
-        os.replace(staged, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -96,7 +89,7 @@ def dataset_card(store: RunStore, run_id: str, rows: list[dict[str, Any]], inclu
     """A Hugging Face dataset card (Markdown with YAML front matter) for the exported ``rows`` of a run: the run,
     the task, the LLM, the rounds (training size, validation / check / test accuracy, rejections), the filter
     rejections, the final model (when one was trained) and the columns."""
-    from s3_magic.report import accuracy_phrase, final_summary, rounds_markdown
+    from s3_magic.summaries import accuracy_phrase, final_summary, rejections, rounds_markdown
 
     spec = store.get_run(run_id)["task"]["spec"]
     final = store.final(run_id)
@@ -121,7 +114,7 @@ def dataset_card(store: RunStore, run_id: str, rows: list[dict[str, Any]], inclu
     if spec.get("description"):
         out += ["", f"Task: {spec['description']}"]
     out += ["", "Labels: " + ", ".join(f"`{k}` {v:,}" for k, v in labels.items()) + "."]
-    evaluated = [r for r in rounds if r.get("val_acc") is not None]
+    evaluated = [r for r in rounds if r.val_acc is not None]
     out += ["", "## Rounds", ""]
     if rounds:
         out.append(rounds_markdown(rounds))
@@ -129,25 +122,22 @@ def dataset_card(store: RunStore, run_id: str, rows: list[dict[str, Any]], inclu
                 "`rejected`: examples the filters threw out that round."]  # fmt: skip
         notes = ["validation accuracy is optimistic, since the loop extrapolated the student's errors on those "
                  "examples"]  # fmt: skip
-        if any(r.get("check_acc") is not None for r in evaluated):
+        if any(r.check_acc is not None for r in evaluated):
             notes.append("check accuracy is on real labelled examples held out of the loop (never extrapolated, "
                          "never shown to the LLM): the honest estimate every choice reads")  # fmt: skip
-        if any(r.get("test_acc") is not None for r in evaluated):
+        if any(r.test_acc is not None for r in evaluated):
             notes.append("test accuracy is only reported, never used to decide anything")
         note = "; ".join(notes)
         out += ["", note[0].upper() + note[1:] + "."]
-        last = f"Last round {evaluated[-1]['round']}: {accuracy_phrase(evaluated[-1])}." if evaluated else ""
+        last = f"Last round {evaluated[-1].round}: {accuracy_phrase(evaluated[-1])}." if evaluated else ""
         out += ["", last or "No round is evaluated yet."]
     else:
         out.append("No data is made yet.")
     out += ["", "## Filter rejections", ""]
-    total: dict[str, int] = {}
-    for r in rounds:
-        for reason, n in (r.get("rejected") or {}).items():
-            total[reason] = total.get(reason, 0) + n
+    total = rejections(rounds)
     if total:
         out += ["| reason | examples |", "| --- | ---: |"]
-        out += [f"| {k} | {v:,} |" for k, v in sorted(total.items(), key=lambda x: -x[1])]
+        out += [f"| {k} | {v:,} |" for k, v in total.items()]
     else:
         out.append("The filters rejected nothing.")
     if final:

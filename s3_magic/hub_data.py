@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s3_magic.atomic import staged
 from s3_magic.data_sources import DATA_ENV, DataSource, data_root, read_source
 from s3_magic.errors import ConfigError, DataError
 from s3_magic.llm.embedded import cache_root
@@ -124,16 +124,9 @@ def hub_rows(src: HubFile) -> list[dict[str, Any]]:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` as JSONL; the file appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _clean(value: Any) -> Any:

@@ -8,15 +8,22 @@ adapters over it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s3_magic.engine.context import Reporter, RunContext, TaskData, load_task_data, make_backend
+from s3_magic.engine.context import (
+    BackendFactory,
+    Reporter,
+    RunContext,
+    StudentFactory,
+    TaskData,
+    load_task_data,
+    make_backend,
+)
 from s3_magic.engine.final import RECIPES
 from s3_magic.engine.loop import (
-    EVALUATED,
     best_round,
     ensure_data,
     ensure_evaluated,
@@ -29,8 +36,12 @@ from s3_magic.errors import ConfigError, StoreError
 from s3_magic.example import Example
 from s3_magic.llm.prices import Price, cost_usd
 from s3_magic.prompts import Prompts
-from s3_magic.store import RunStore, run_name_taken, stored_run_ids
+from s3_magic.records import FINISHED, PAUSED, ExampleKind, Round, RunStatus, SyntheticExample, to_dicts
+from s3_magic.store import RunStore, open_store, run_name_taken, stored_run_ids
 from s3_magic.task import TaskSpec, load_task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_FOLDER = "s3_runs"
 
@@ -47,7 +58,9 @@ class Session:
         store: RunStore,
         run_id: str,
         reporter: Reporter | None = None,
-        backend_factory: Callable[[], Any] | None = None,
+        *,
+        backend_factory: BackendFactory | None = None,
+        student_factory: StudentFactory | None = None,
         data: TaskData | None = None,
     ) -> None:
         self.task = task
@@ -55,21 +68,31 @@ class Session:
         self.run_id = run_id
         self.prompts = Prompts(task)
         data = data if data is not None else load_task_data(task)
-        self.ctx = RunContext(task, store, run_id, data, reporter or Reporter(), backend_factory=backend_factory)
+        self.ctx = RunContext(
+            task, store, run_id, data, reporter or Reporter(), backend_factory=backend_factory,
+            student_factory=student_factory,
+        )  # fmt: skip
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def create(
         cls,
-        task: TaskSpec | dict | str | Path,
+        task: TaskSpec | dict[str, Any] | str | Path,
         folder: str | Path = DEFAULT_FOLDER,
         name: str | None = None,
         overrides: dict[str, Any] | None = None,
-        **kwargs: Any,
+        *,
+        reporter: Reporter | None = None,
+        backend_factory: BackendFactory | None = None,
+        student_factory: StudentFactory | None = None,
     ) -> Session:
-        """Start a new run of ``task`` (a TaskSpec, dict, YAML text or .yaml path) in ``folder``."""
-        factory = kwargs.get("backend_factory")
-        spec, data, backend = _checked(task, overrides, factory)
+        """Start a new run of ``task`` (a TaskSpec, dict, YAML text or .yaml path) in ``folder``.
+
+        ``reporter`` receives the run's progress and messages. ``backend_factory()`` makes the LLM backend instead
+        of the task's ``llm.spec`` (e.g. a backend already loaded), ``student_factory(task)`` each fresh student
+        instead of the task's ``student.mode`` (e.g. a classifier of one's own); neither is stored with the run, so
+        pass them again to :meth:`open` it."""
+        spec, data, backend = _checked(task, overrides, backend_factory)
         try:
             store = RunStore(folder)
             run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
@@ -77,7 +100,9 @@ class Session:
             if backend is not None:
                 backend.close()
             raise
-        session = cls(spec, store, run_id, kwargs.get("reporter"), factory, data=data)
+        session = cls(
+            spec, store, run_id, reporter, backend_factory=backend_factory, student_factory=student_factory, data=data
+        )
         if backend is not None:
             session.ctx.use_backend(backend)
         return session
@@ -85,22 +110,24 @@ class Session:
     @classmethod
     def dry_run(
         cls,
-        task: TaskSpec | dict | str | Path,
+        task: TaskSpec | dict[str, Any] | str | Path,
         folder: str | Path = DEFAULT_FOLDER,
         name: str | None = None,
         overrides: dict[str, Any] | None = None,
-        **kwargs: Any,
+        *,
+        reporter: Reporter | None = None,
+        backend_factory: BackendFactory | None = None,
     ) -> dict[str, Any]:
         """What a new run of ``task`` would spend (see :meth:`estimate`), after the checks :meth:`create` makes,
         while writing nothing: no run record, and no run folder where there is none."""
-        spec, data, backend = _checked(task, overrides, kwargs.get("backend_factory"))
+        spec, data, backend = _checked(task, overrides, backend_factory)
         if backend is not None:
             backend.close()
         if name is not None and name in stored_run_ids(folder):
             raise run_name_taken(name)
         store = RunStore(folder, in_memory=True)
         run_id = store.create_run(spec.name, _task_record(spec), run_id=name)
-        with cls(spec, store, run_id, kwargs.get("reporter"), data=data) as session:
+        with cls(spec, store, run_id, reporter, data=data) as session:
             return session.estimate()
 
     @staticmethod
@@ -113,18 +140,20 @@ class Session:
         cls,
         run_id: str | None = None,
         folder: str | Path = DEFAULT_FOLDER,
-        task: TaskSpec | dict | str | Path | None = None,
+        task: TaskSpec | dict[str, Any] | str | Path | None = None,
         overrides: dict[str, Any] | None = None,
-        **kwargs: Any,
+        *,
+        reporter: Reporter | None = None,
+        backend_factory: BackendFactory | None = None,
+        student_factory: StudentFactory | None = None,
     ) -> Session:
         """Open an existing run (the newest when ``run_id`` is None) to inspect or resume it.
 
         ``task``, when given, must be the task the run was made for; ``overrides`` change settings that
-        are safe to change on resume (e.g. ``{"llm.budget_tokens": 100000, "sizes.rounds": 4}``).
+        are safe to change on resume (e.g. ``{"llm.budget_tokens": 100000, "sizes.rounds": 4}``). ``reporter``,
+        ``backend_factory`` and ``student_factory`` are those of :meth:`create`.
         """
-        if not Path(folder).joinpath("s3.sqlite").exists():
-            raise StoreError(f"no run folder at {str(folder)!r}; start a run first or pass --folder")
-        store = RunStore(folder)
+        store = open_store(folder)
         run_id = run_id or store.latest_run()
         if run_id is None:
             raise StoreError(f"{str(folder)!r} has no runs yet; start one with s3-magic run TASK.yaml")
@@ -137,7 +166,7 @@ class Session:
                     f"run {run_id!r} belongs to task {spec.name!r} with labels {spec.label_names}, not to task "
                     f"{given.name!r}; start a new run for it"
                 )
-        session = cls(spec, store, run_id, kwargs.get("reporter"), kwargs.get("backend_factory"))
+        session = cls(spec, store, run_id, reporter, backend_factory=backend_factory, student_factory=student_factory)
         if overrides:
             session.update(overrides)
         return session
@@ -189,10 +218,11 @@ class Session:
         return self.store.folder
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         """The run's status: ``created``, ``running``, ``paused``, ``stopped`` (budget), ``finished``, ``failed``,
         or ``interrupted`` (the process running it is gone)."""
-        return self.store.get_run(self.run_id)["status"]
+        status: RunStatus = self.store.get_run(self.run_id)["status"]
+        return status
 
     # -- steps ---------------------------------------------------------------------------------
     @contextmanager
@@ -201,10 +231,10 @@ class Session:
         before = self.store.get_run(self.run_id)
         with tracked(self.ctx):
             yield
-        if before["status"] == "finished":
-            self.store.set_run_status(self.run_id, "finished", before["message"])
+        if before["status"] == FINISHED:
+            self.store.set_run_status(self.run_id, FINISHED, before["message"])
         else:
-            self.store.set_run_status(self.run_id, "paused", done)
+            self.store.set_run_status(self.run_id, PAUSED, done)
 
     def estimate(self) -> dict[str, Any]:
         """A dry run: the LLM calls and tokens the run can still spend, and whether its budget covers them.
@@ -232,23 +262,23 @@ class Session:
                 self.store.update_rationale(row["id"], deleted=True)
         self.store.add_rationales(self.run_id, label, [t.strip() for t in texts if t.strip()], source="user")
 
-    def synthesize(self) -> dict[str, Any]:
-        """Step 2: rationales (if used) and seed data — round 0's data. Returns the round-0 data stats."""
+    def synthesize(self) -> Round:
+        """Step 2: rationales (if used) and seed data — round 0's data. Returns round 0 (its data stats)."""
         with self._step("seed data made"):
             return ensure_data(self.ctx, self.prompts, 0)
 
-    def train(self) -> dict[str, Any]:
-        """Steps 3–4 for the newest round whose data is complete: train, evaluate, store errors."""
+    def train(self) -> Round:
+        """Steps 3–4 for the newest round whose data is complete: train, evaluate, store errors; return the round."""
         r = self.next_round()
         if r is None:
             raise StoreError("the newest round is already evaluated; extrapolate errors first (iterate)")
         with self._step(f"evaluated round {r}"):
             return ensure_evaluated(self.ctx, self.prompts, r)
 
-    def extrapolate(self) -> dict[str, Any]:
+    def extrapolate(self) -> Round:
         """Step 5 alone: make the next round's data from the errors of the newest evaluated round, without training
         on it (:meth:`train` does that next). A round whose data is already made is left as it is. Returns the
-        round's data stats (``new_accepted``, ``llm_calls``, ``data_seconds``, ...)."""
+        round with its data stats (``new_accepted``, ``llm_calls``, ``data_seconds``, ...)."""
         if self.task.method != "s3":
             raise ConfigError(f"only the s3 method extrapolates errors; this run's method is {self.task.method!r}")
         r = self.next_round()
@@ -258,7 +288,7 @@ class Session:
         with self._step(f"round {r} data made"):
             return ensure_data(self.ctx, self.prompts, r)
 
-    def iterate(self, rounds: int = 1) -> list[dict[str, Any]]:
+    def iterate(self, rounds: int = 1) -> list[Round]:
         """Run ``rounds`` more S3 rounds (extrapolate, train, evaluate); evaluates round 0 first if needed."""
         if rounds < 1:
             raise ConfigError(f"rounds must be at least 1, got {rounds}; pass rounds=1 or more")
@@ -267,7 +297,7 @@ class Session:
             target = rounds
         return run_rounds(self.ctx, self.prompts, until=target)
 
-    def run(self) -> list[dict[str, Any]]:
+    def run(self) -> list[Round]:
         """Run (or resume) the whole task: seed and all its rounds. Returns the round table."""
         return run_rounds(self.ctx, self.prompts)
 
@@ -291,14 +321,14 @@ class Session:
         """The evaluated round with the highest check accuracy (validation accuracy without a check split), or -1."""
         return best_round(self.ctx)
 
-    def fit_recipe(self, recipe: str, round: int | None = None, real: list[Example] | None = None) -> Any:
+    def fit_recipe(self, recipe: str, round_no: int | None = None, real: list[Example] | None = None) -> Any:
         """A fresh student trained by one recipe of the model to keep (:attr:`RECIPES`) on the accepted synthetic
-        data of ``round`` (default: :meth:`best_round`) and the real labelled examples ``real`` (default: the
+        data of round ``round_no`` (default: :meth:`best_round`) and the real labelled examples ``real`` (default: the
         validation and check examples). Nothing is stored or saved: this is for studying the recipes on tuning
         data; :meth:`final` chooses, trains and saves the model to keep."""
         from s3_magic.engine.final import fit_recipe
 
-        r = self.best_round() if round is None else round
+        r = self.best_round() if round_no is None else round_no
         real = [*self.data.validation, *self.data.check] if real is None else real
         return fit_recipe(self.ctx, recipe, self.training_examples(r), real)
 
@@ -309,16 +339,17 @@ class Session:
 
     def next_round(self) -> int | None:
         """The round whose data exists but is not evaluated, else None."""
-        for row in self.store.rounds(self.run_id):
-            if row["status"] != EVALUATED:
-                return row["round"]
-        return None
+        return next((r.round for r in self.store.rounds(self.run_id) if not r.evaluated), None)
+
+    def last_evaluated(self) -> int:
+        """The newest evaluated round, or -1."""
+        return last_evaluated(self.ctx)
 
     # -- results -------------------------------------------------------------------------------
-    def rounds(self) -> list[dict[str, Any]]:
-        """The per-round stats, each with ``cost_usd``: what its real LLM calls cost (None: no known price)."""
+    def rounds(self) -> list[Round]:
+        """The rounds and their stats, each with ``cost_usd``: what its real LLM calls cost (None: no known price)."""
         price = self.price
-        return [{**row, "cost_usd": _cost(price, row)} for row in self.store.rounds(self.run_id)]
+        return [r.with_cost(_cost(price, r.prompt_tokens, r.completion_tokens)) for r in self.store.rounds(self.run_id)]
 
     @property
     def price(self) -> Price | None:
@@ -327,29 +358,42 @@ class Session:
 
     def cost_usd(self) -> float | None:
         """What the run's real LLM calls cost so far in US dollars (None when the model has no known price)."""
-        return _cost(self.price, self.usage())
+        usage = self.usage()
+        return _cost(self.price, usage["prompt_tokens"], usage["completion_tokens"])
 
-    def rounds_frame(self):  # -> pandas.DataFrame
+    def rounds_frame(self) -> pd.DataFrame:
+        """The rounds (:meth:`rounds`) as a pandas DataFrame, one row per round."""
         import pandas as pd
 
-        return pd.DataFrame(self.rounds())
+        return pd.DataFrame(to_dicts(self.rounds()))
 
-    def errors(self, round: int | None = None) -> list[dict[str, Any]]:
-        """Validation errors of ``round`` (default: the newest evaluated)."""
-        r = last_evaluated(self.ctx) if round is None else round
+    def errors(self, round_no: int | None = None) -> list[dict[str, Any]]:
+        """Validation errors of round ``round_no`` (default: the newest evaluated)."""
+        r = last_evaluated(self.ctx) if round_no is None else round_no
         return self.store.errors(self.run_id, r) if r >= 0 else []
 
-    def examples(self, **filters: Any) -> list[dict[str, Any]]:
-        """Synthetic examples, filtered by ``round``, ``max_round``, ``accepted``, ``kind`` or ``label``."""
-        return self.store.examples(self.run_id, **filters)
+    def examples(
+        self,
+        *,
+        round_no: int | None = None,
+        max_round: int | None = None,
+        accepted: bool | None = None,
+        kind: ExampleKind | None = None,
+        label: str | None = None,
+    ) -> list[SyntheticExample]:
+        """Synthetic examples (with their provenance and verdicts), filtered by round (``round_no``, or up to
+        ``max_round``), ``accepted``, ``kind`` or ``label``."""
+        return self.store.examples(
+            self.run_id, max_round=max_round, round_no=round_no, accepted=accepted, kind=kind, label=label
+        )
 
-    def training_examples(self, round: int | None = None) -> list[Example]:
-        """What the student of ``round`` (default: the newest evaluated) trains on: the accepted synthetic examples
-        of rounds ``0..round`` as they are now (edits applied, rejected ones left out), or the gold data of the
-        ``gold`` method."""
+    def training_examples(self, round_no: int | None = None) -> list[Example]:
+        """What the student of round ``round_no`` (default: the newest evaluated) trains on: the accepted synthetic
+        examples of rounds ``0..round_no`` as they are now (edits applied, rejected ones left out), or the gold data
+        of the ``gold`` method."""
         from s3_magic.engine.training import training_examples
 
-        return training_examples(self.ctx, last_evaluated(self.ctx) if round is None else round)
+        return training_examples(self.ctx, last_evaluated(self.ctx) if round_no is None else round_no)
 
     def accept(self, example_id: int, accepted: bool = True) -> None:
         """Include (or exclude) a synthetic example in the next training."""
@@ -371,7 +415,7 @@ class Session:
 
 
 def _checked(
-    task: TaskSpec | dict | str | Path, overrides: dict[str, Any] | None, factory: Callable[[], Any] | None
+    task: TaskSpec | dict[str, Any] | str | Path, overrides: dict[str, Any] | None, factory: BackendFactory | None
 ) -> tuple[TaskSpec, TaskData, Any]:
     """The task (with ``overrides``), its data and its LLM backend (None for ``gold``), everything that can be
     checked before a run is written checked: data, prompt templates, the student model's location, and the
@@ -391,10 +435,10 @@ def _calls_part(spec: TaskSpec) -> Any:
     return llm.model_copy(update={"budget_tokens": None, "budget_usd": None, "options": llm.backend_options})
 
 
-def _cost(price: Price | None, usage: dict[str, Any]) -> float | None:
+def _cost(price: Price | None, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
     if price is None:
         return None
-    return cost_usd(price, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+    return cost_usd(price, prompt_tokens or 0, completion_tokens or 0)
 
 
 def _check_student_model(spec: TaskSpec) -> None:

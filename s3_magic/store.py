@@ -11,11 +11,24 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from s3_magic.errors import StoreError
 from s3_magic.owner import ALIVE, GONE, Owner, owner_state, this_process
+from s3_magic.records import (
+    CREATED,
+    EVALUATED,
+    INTERRUPTED,
+    RUNNING,
+    ExampleKind,
+    Round,
+    RoundStatus,
+    RunStatus,
+    RunSummary,
+    SyntheticExample,
+)
 
 DB_NAME = "s3.sqlite"
 SCHEMA_VERSION = 2
@@ -173,8 +186,8 @@ class RunStore:
             with self.transaction() as c:
                 c.execute(
                     "INSERT INTO runs (id, task_name, task_json, status, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'created', ?, ?)",
-                    (run_id, task_name, json.dumps(task_json), now, now),
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, task_name, json.dumps(task_json), CREATED, now, now),
                 )
         except sqlite3.IntegrityError:
             raise run_name_taken(run_id) from None
@@ -194,15 +207,18 @@ class RunStore:
         rows = self._q("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
         return rows[0]["id"] if rows else None
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunSummary]:
+        """The runs of this folder, newest first."""
         rows = self._q(
             "SELECT r.id, r.task_name, r.status, r.message, r.created_at, r.updated_at,"
             " r.owner_pid, r.owner_host, r.owner_started,"
             " (SELECT COUNT(*) FROM examples e WHERE e.run_id = r.id AND e.accepted = 1) AS accepted,"
-            " (SELECT MAX(round) FROM rounds d WHERE d.run_id = r.id AND d.status = 'evaluated') AS last_round"
-            " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC"
+            " (SELECT MAX(round) FROM rounds d WHERE d.run_id = r.id AND d.status = ?) AS last_round"
+            " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC",
+            (EVALUATED,),
         )
-        return [_as_seen(dict(r)) for r in rows]
+        names = [f.name for f in fields(RunSummary)]
+        return [RunSummary(**{k: d[k] for k in names}) for d in (_as_seen(dict(r)) for r in rows)]
 
     def claim_run(self, run_id: str) -> None:
         """Mark the run ``running`` by this process; StoreError when another live process is running it now."""
@@ -210,9 +226,9 @@ class RunStore:
         with self.transaction() as c:
             _check_not_running_elsewhere(c, run_id)
             c.execute(
-                "UPDATE runs SET status = 'running', message = NULL, updated_at = ?, owner_pid = ?, owner_host = ?,"
+                "UPDATE runs SET status = ?, message = NULL, updated_at = ?, owner_pid = ?, owner_host = ?,"
                 " owner_started = ? WHERE id = ?",
-                (time.time(), me.pid, me.host, me.started, run_id),
+                (RUNNING, time.time(), me.pid, me.host, me.started, run_id),
             )
 
     def check_not_running_elsewhere(self, run_id: str) -> None:
@@ -220,7 +236,7 @@ class RunStore:
         with self._lock:
             _check_not_running_elsewhere(self._conn, run_id)
 
-    def set_run_status(self, run_id: str, status: str, message: str | None = None) -> None:
+    def set_run_status(self, run_id: str, status: RunStatus, message: str | None = None) -> None:
         with self.transaction() as c:
             c.execute(
                 "UPDATE runs SET status = ?, message = ?, updated_at = ? WHERE id = ?",
@@ -273,15 +289,18 @@ class RunStore:
         run_id: str,
         *,
         max_round: int | None = None,
-        round: int | None = None,
+        round_no: int | None = None,
         accepted: bool | None = None,
-        kind: str | None = None,
+        kind: ExampleKind | None = None,
         label: str | None = None,
-    ) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM examples WHERE run_id = ?", [run_id]
+    ) -> list[SyntheticExample]:
+        """The run's synthetic examples in the order they were made, filtered by round (``round_no``, or up to
+        ``max_round``), acceptance, kind and label."""
+        sql = "SELECT * FROM examples WHERE run_id = ?"
+        args: list[str | int] = [run_id]
         for cond, value in (
             ("round <= ?", max_round),
-            ("round = ?", round),
+            ("round = ?", round_no),
             ("accepted = ?", None if accepted is None else int(accepted)),
             ("kind = ?", kind),
             ("label = ?", label),
@@ -290,12 +309,7 @@ class RunStore:
                 sql += f" AND {cond}"
                 args.append(value)
         rows = self._q(sql + " ORDER BY id", args)
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["origin"] = json.loads(d["origin"])
-            out.append(d)
-        return out
+        return [SyntheticExample.from_row(dict(r), json.loads(r["origin"])) for r in rows]
 
     def set_accepted(self, example_id: int, accepted: bool) -> None:
         with self.transaction() as c:
@@ -318,45 +332,43 @@ class RunStore:
                 )
 
     # -- rounds and errors -------------------------------------------------------------------------
-    def round_state(self, run_id: str, round: int) -> tuple[str | None, dict[str, Any]]:
-        rows = self._q("SELECT status, stats FROM rounds WHERE run_id = ? AND round = ?", (run_id, round))
-        return (rows[0]["status"], json.loads(rows[0]["stats"])) if rows else (None, {})
+    def get_round(self, run_id: str, round_no: int) -> Round | None:
+        """Round ``round_no`` of the run, or None when none of its phases has completed."""
+        rows = self._q("SELECT status, stats FROM rounds WHERE run_id = ? AND round = ?", (run_id, round_no))
+        return _round(round_no, rows[0]["status"], rows[0]["stats"]) if rows else None
 
-    def set_round(self, run_id: str, round: int, status: str, stats: dict[str, Any]) -> None:
+    def set_round(self, run_id: str, record: Round) -> None:
+        """Store a round's status and stats (replacing what was stored for it)."""
         with self.transaction() as c:
-            c.execute(
-                "INSERT INTO rounds (run_id, round, status, stats) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (run_id, round) DO UPDATE SET status = excluded.status, stats = excluded.stats",
-                (run_id, round, status, json.dumps(stats)),
-            )
+            _put_round(c, run_id, record)
 
-    def rounds(self, run_id: str) -> list[dict[str, Any]]:
+    def rounds(self, run_id: str) -> list[Round]:
+        """The run's rounds that have a completed phase, in order."""
         rows = self._q("SELECT round, status, stats FROM rounds WHERE run_id = ? ORDER BY round", (run_id,))
-        return [{"round": r["round"], "status": r["status"], **json.loads(r["stats"])} for r in rows]
+        return [_round(r["round"], r["status"], r["stats"]) for r in rows]
 
-    def save_evaluation(self, run_id: str, round: int, errors: Sequence[dict[str, Any]], stats: dict[str, Any]) -> None:
-        """Store a round's validation errors and mark it evaluated, in one transaction."""
+    def save_evaluation(self, run_id: str, errors: Sequence[dict[str, Any]], record: Round) -> None:
+        """Store an evaluated round (``record``) and its validation errors, in one transaction."""
+        if not record.evaluated:
+            raise ValueError(f"round {record.round} is {record.status}, not evaluated")
         with self.transaction() as c:
-            c.execute("DELETE FROM errors WHERE run_id = ? AND round = ?", (run_id, round))
+            c.execute("DELETE FROM errors WHERE run_id = ? AND round = ?", (run_id, record.round))
             c.executemany(
                 "INSERT INTO errors (run_id, round, uid, text, text_b, gold, pred, confidence)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, round, e["uid"], e["text"], e.get("text_b"), e["gold"], e["pred"], e["confidence"])
+                    (run_id, record.round, e["uid"], e["text"], e.get("text_b"), e["gold"], e["pred"], e["confidence"])
                     for e in errors
                 ],
             )
-            c.execute(
-                "INSERT INTO rounds (run_id, round, status, stats) VALUES (?, ?, 'evaluated', ?)"
-                " ON CONFLICT (run_id, round) DO UPDATE SET status = 'evaluated', stats = excluded.stats",
-                (run_id, round, json.dumps(stats)),
-            )
+            _put_round(c, run_id, record)
 
-    def errors(self, run_id: str, round: int) -> list[dict[str, Any]]:
+    def errors(self, run_id: str, round_no: int) -> list[dict[str, Any]]:
+        """The validation errors of round ``round_no``, most confident first."""
         rows = self._q(
             "SELECT uid, text, text_b, gold, pred, confidence FROM errors WHERE run_id = ? AND round = ?"
             " ORDER BY confidence DESC, uid",
-            (run_id, round),
+            (run_id, round_no),
         )
         return [dict(r) for r in rows]
 
@@ -397,10 +409,11 @@ class RunStore:
             return dict(self._q(sql)[0])
         return dict(self._q(sql + " WHERE run_id = ? AND step LIKE ?", (run_id, step_prefix + "%"))[0])
 
-    def verdicts(self, run_id: str, round: int) -> dict[str, int]:
+    def verdicts(self, run_id: str, round_no: int) -> dict[str, int]:
         """How many examples of a round got each filter verdict ("ok" = accepted by the filters)."""
         rows = self._q(
-            "SELECT verdict, COUNT(*) n FROM examples WHERE run_id = ? AND round = ? GROUP BY verdict", (run_id, round)
+            "SELECT verdict, COUNT(*) n FROM examples WHERE run_id = ? AND round = ? GROUP BY verdict",
+            (run_id, round_no),
         )
         return {r["verdict"]: r["n"] for r in rows}
 
@@ -420,6 +433,19 @@ def run_name_taken(run_id: str) -> StoreError:
     return StoreError(f"a run named {run_id!r} already exists; pick another name or resume it")
 
 
+def open_store(folder: str | Path) -> RunStore:
+    """The run store of an existing run folder; StoreError when ``folder`` holds none (nothing is made)."""
+    if not (Path(folder).expanduser() / DB_NAME).is_file():
+        raise StoreError(f"no run folder at {str(folder)!r}; start a run first or pass --folder")
+    return RunStore(folder)
+
+
+def list_runs(folder: str | Path) -> list[RunSummary]:
+    """The runs in an existing run folder, newest first (what ``s3-magic runs`` and ``%s3_runs`` show)."""
+    with closing(open_store(folder)) as store:
+        return store.list_runs()
+
+
 def stored_run_ids(folder: str | Path) -> set[str]:
     """The ids of the runs in ``folder``, read without making or changing any file (empty without a store)."""
     path = Path(folder).expanduser() / DB_NAME
@@ -435,6 +461,18 @@ def stored_run_ids(folder: str | Path) -> set[str]:
         raise StoreError(f"cannot read run folder {str(folder)!r} ({exc}); choose another with --folder") from None
 
 
+def _round(round_no: int, status: RoundStatus, stats: str) -> Round:
+    return Round.from_stats(round_no, status, json.loads(stats))
+
+
+def _put_round(conn: sqlite3.Connection, run_id: str, record: Round) -> None:
+    conn.execute(
+        "INSERT INTO rounds (run_id, round, status, stats) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (run_id, round) DO UPDATE SET status = excluded.status, stats = excluded.stats",
+        (run_id, record.round, record.status, json.dumps(record.stats())),
+    )
+
+
 def _owner(row: dict[str, Any] | sqlite3.Row) -> Owner | None:
     return None if row["owner_pid"] is None else Owner(row["owner_pid"], row["owner_host"], row["owner_started"])
 
@@ -443,8 +481,8 @@ def _as_seen(row: dict[str, Any]) -> dict[str, Any]:
     """A run row as it is now: a run still marked ``running`` whose process is gone reads as ``interrupted``
     (the record itself is left as it is; the next run of it takes it over)."""
     owner = _owner(row)
-    if row["status"] == "running" and owner is not None and owner_state(owner) == GONE:
-        row["status"] = "interrupted"
+    if row["status"] == RUNNING and owner is not None and owner_state(owner) == GONE:
+        row["status"] = INTERRUPTED
         row["message"] = f"its process ({owner.pid} on {owner.host}) is gone; resume it to go on"
     return row
 
@@ -452,7 +490,7 @@ def _as_seen(row: dict[str, Any]) -> dict[str, Any]:
 def _check_not_running_elsewhere(conn: sqlite3.Connection, run_id: str) -> None:
     sql = "SELECT status, owner_pid, owner_host, owner_started FROM runs WHERE id = ?"
     row = conn.execute(sql, (run_id,)).fetchone()
-    owner = None if row is None or row["status"] != "running" else _owner(row)
+    owner = None if row is None or row["status"] != RUNNING else _owner(row)
     if owner is not None and owner != this_process() and owner_state(owner) == ALIVE:
         raise StoreError(
             f"run {run_id!r} is being run right now by process {owner.pid} on {owner.host}; wait for it to finish "

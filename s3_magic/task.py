@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from s3_magic.data import DataSource
 from s3_magic.errors import ConfigError
+from s3_magic.llm import backend_entry, parse_spec
 from s3_magic.llm.prices import Price, override_price, price_for
+from s3_magic.student import student_entry, student_modes
 
 
 class _Strict(BaseModel):
@@ -77,6 +79,11 @@ class CheckSpec(_Strict):
     size: int | None = Field(default=None, ge=0)
 
 
+#: a way of training the final model (see ``FinalSpec.recipes``)
+Recipe = Literal["real", "joint", "weighted", "two_stage", "agree"]
+_DEFAULT_RECIPES: tuple[Recipe, ...] = ("agree", "joint", "real")
+
+
 class FinalSpec(_Strict):
     """The final model: the student trained on the synthetic data of the best round and the real labels."""
 
@@ -84,9 +91,7 @@ class FinalSpec(_Strict):
     #: ``joint`` (synthetic and real pooled), ``weighted`` (pooled, the real labels weighing as much as all the
     #: synthetic data), ``two_stage`` (synthetic first, then the real labels), ``agree`` (pooled, leaving out the
     #: synthetic examples a student trained on the real labels labels otherwise); with no check split the first is used
-    recipes: list[Literal["real", "joint", "weighted", "two_stage", "agree"]] = Field(
-        default_factory=lambda: ["agree", "joint", "real"], min_length=1
-    )
+    recipes: list[Recipe] = Field(default_factory=lambda: list(_DEFAULT_RECIPES), min_length=1)
     #: after choosing, train the chosen recipe once more with the check examples added to the real labels
     refit_with_check: bool = True
 
@@ -103,8 +108,9 @@ class LLMSpec(_Strict):
     temperature: float = Field(default=0.9, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=96, ge=1, le=8192)
-    #: backend options, e.g. batch_size (local), concurrency / base_url (APIs); ``price: {input: .., output: ..}``
-    #: (USD per million tokens) is not passed to the backend: it replaces the listed price (s3_magic/llm/prices.py)
+    #: backend options, checked against the backend's own options model (s3_magic/llm/options.py), e.g. batch_size
+    #: (local), concurrency / base_url (APIs); ``price: {input: .., output: ..}`` (USD per million tokens), which every
+    #: backend accepts, is not passed to the backend: it replaces the listed price (s3_magic/llm/prices.py)
     options: dict[str, Any] = Field(default_factory=dict)
     #: stop the run cleanly once this many tokens (prompt + completion, real calls only) are spent
     budget_tokens: int | None = Field(default=None, ge=1)
@@ -114,19 +120,22 @@ class LLMSpec(_Strict):
     @field_validator("spec")
     @classmethod
     def _spec_shape(cls, v: str) -> str:
-        from s3_magic.llm import parse_spec
-
         parse_spec(v)  # raises BackendError with the list of providers
         return v
 
     @field_validator("options")
     @classmethod
-    def _no_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if "api_key" in v:
             raise ValueError("do not put API keys in the task; set the provider's environment variable instead")
         if v.get("price") is not None:
             price = override_price(v["price"])  # raises a one-line ValueError
             v = {**v, "price": {"input": price.input_per_mtok, "output": price.output_per_mtok}}
+        spec = info.data.get("spec")
+        if spec is not None:  # (a bad spec failed already)
+            provider = parse_spec(spec)[0]
+            rest = {k: x for k, x in v.items() if k != "price"}
+            backend_entry(provider).options.check(rest, f"the {provider} backend", "llm.options.", also=("price",))
         return v
 
     @model_validator(mode="after")
@@ -148,19 +157,59 @@ class LLMSpec(_Strict):
         return {k: v for k, v in self.options.items() if k != "price"}
 
 
-class StudentSpec(_Strict):
-    model: str = "embedded"
-    mode: Literal["finetune", "fast"] = "finetune"
-    epochs: int = Field(default=5, ge=1, le=100)
-    # the fine-tune defaults that did best on held-out SST-2 train data with 200 training examples
-    lr: float = Field(default=1e-4, gt=0.0, lt=1.0)
-    batch_size: int = Field(default=16, ge=1, le=4096)
-    max_length: int = Field(default=128, ge=8, le=4096)
+class StudentSpec(BaseModel):
+    """The student: ``model`` (its encoder: ``embedded``, a model folder or a Hub id), ``mode`` (a registered
+    student mode: ``finetune``, ``fast``) and, beside them, the mode's options (e.g. ``epochs: 3``; each mode's
+    are listed in s3_magic/student/options.py, with their defaults and bounds).
 
-    def params(self) -> dict[str, Any]:
-        if self.mode == "fast":
-            return {}
-        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size, "max_length": self.max_length}
+    An option only another mode takes is kept but not passed (a task written for ``finetune`` runs with
+    ``--student-mode fast``); a name no mode takes is an error that lists the options of the chosen mode.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    model: str = "embedded"
+    mode: str = "finetune"
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, v: str) -> str:
+        if v not in student_modes():
+            raise ValueError(f"unknown student mode {v!r}; use one of {', '.join(student_modes())}")
+        return v
+
+    @model_validator(mode="after")
+    def _mode_options(self) -> StudentSpec:
+        given = dict(self.model_extra or {})
+        unknown = {k: v for k, v in given.items() if not _student_option(k)}
+        for mode in [self.mode, *(m for m in student_modes() if m != self.mode)]:
+            options = student_entry(mode).options
+            mine = {k: v for k, v in given.items() if k in options.model_fields}
+            if mode == self.mode:  # names no mode takes are reported with the chosen mode's options
+                mine.update(unknown)
+            if mine:
+                options.check(mine, f"the {mode} student", "student.", also=("model", "mode"))
+        return self
+
+    @property
+    def mode_options(self) -> dict[str, Any]:
+        """The options given for this mode (those of other modes left out), as :func:`make_student` takes them."""
+        fields = student_entry(self.mode).options.model_fields
+        return {k: v for k, v in (self.model_extra or {}).items() if k in fields}
+
+    @property
+    def options(self) -> Any:  # -> the mode's Options model
+        """This mode's options, typed, with the defaults of those not given."""
+        return student_entry(self.mode).options.check(self.mode_options, f"the {self.mode} student", "student.")
+
+    def recipe(self) -> dict[str, Any]:
+        """``model``, ``mode`` and every option of the mode (defaults included): what the student trains with."""
+        return {"model": self.model, "mode": self.mode, **self.options.model_dump()}
+
+
+def _student_option(name: str) -> bool:
+    """Whether some registered student mode takes an option called ``name``."""
+    return any(name in student_entry(m).options.model_fields for m in student_modes())
 
 
 class FilterSpec(_Strict):
@@ -299,7 +348,8 @@ class TaskSpec(_Strict):
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        text: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return text
 
     def updated(self, changes: dict[str, Any]) -> TaskSpec:
         """A copy with dotted-path changes applied, e.g. ``{"sizes.rounds": 3}``, validated again."""
@@ -360,7 +410,7 @@ def builtin_tasks() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
-def load_task(task: TaskSpec | dict | str | Path) -> TaskSpec:
+def load_task(task: TaskSpec | dict[str, Any] | str | Path) -> TaskSpec:
     """A TaskSpec from a spec, a dict, a YAML file path, a built-in task name (e.g. ``"sst2"``) or YAML text."""
     if isinstance(task, TaskSpec):
         return task

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="local,openai"
-if [ "${1:-}" = "--dev" ]; then extras="local,openai,dev"; fi
+if [ "${1:-}" = "--dev" ]; then extras="local,openai,serve,dev"; fi
 python3 -m venv .venv
 pip=".venv/bin/pip"
 "$pip" install -q --upgrade pip

@@ -1,8 +1,16 @@
-"""Shared test tools: where the real data lives, a scripted LLM responder, and a tiny word-count student."""
+"""Shared test tools: where the real data lives, a scripted LLM, and a tiny word-count student.
+
+Both are registered through the real registries when this module is imported (no patching): the scripted LLM as
+provider ``fake`` (its backends are made by :data:`FAKE`, which the ``fake_llm`` fixture resets), the word-count
+student as student mode ``wordcount`` and, able to take every final recipe and to save a model folder, as
+``wordcount_final``. :func:`sst2_task` names both, so a test's runs use them through the Session, the CLI, the magics
+and a child process alike; a test that needs its own student instance passes ``student_factory`` to the Session.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
@@ -14,7 +22,11 @@ from pathlib import Path
 import pytest
 
 from s3_magic.example import Example
-from s3_magic.llm.fake import FakeBackend
+from s3_magic.llm import register_backend
+from s3_magic.llm.fake import FakeBackend, Responder
+from s3_magic.llm.options import NoOptions
+from s3_magic.options import Options
+from s3_magic.student import register_student
 from s3_magic.student.base import Predictions, Student
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,17 +99,43 @@ def scripted_reply(prompt) -> str:
     return f'"{rng.choice(sentiment).capitalize()} {words[0]} and {rng.choice(sentiment)} {" ".join(words[1:])}."'
 
 
+class FakeLLM:
+    """The factory of provider ``fake``: a new :class:`FakeBackend` per backend the engine makes, answering with
+    :attr:`responder` (as it is when the backend is made), kept in :attr:`instances` (newest last) so that tests can
+    count the calls."""
+
+    def __init__(self) -> None:
+        self.instances: list[FakeBackend] = []
+        self.responder: Responder | None = None
+
+    def __call__(self, model: str = "", **options: object) -> FakeBackend:
+        backend = FakeBackend(model, responder=self.responder, **options)
+        self.instances.append(backend)
+        return backend
+
+    def reset(self, responder: Responder | None = None) -> None:
+        self.instances, self.responder = [], responder
+
+    def calls(self) -> int:
+        return sum(len(b.history) for b in self.instances)
+
+
+FAKE = FakeLLM()
+register_backend("fake", FAKE, NoOptions, replace=True)
+
+
 @pytest.fixture
-def fake_llm():
-    """Every fake backend the engine creates answers with :func:`scripted_reply`."""
-    FakeBackend.reset()
-    FakeBackend.default_responder = scripted_reply
-    yield FakeBackend
-    FakeBackend.reset()
+def fake_llm() -> FakeLLM:
+    """Every fake backend the engine creates answers with :func:`scripted_reply` (set ``fake_llm.responder`` to
+    change that for the backends made afterwards)."""
+    FAKE.reset(scripted_reply)
+    yield FAKE
+    FAKE.reset()
 
 
 def fake_calls() -> int:
-    return sum(len(b.history) for b in FakeBackend.instances)
+    """The calls answered by the ``fake`` backends made since the ``fake_llm`` fixture started."""
+    return FAKE.calls()
 
 
 class WordCountStudent(Student):
@@ -138,17 +176,45 @@ def _words(e: Example) -> list[str]:
     return re.findall(r"[a-z']+", (e.text + " " + (e.text_b or "")).lower())
 
 
-@pytest.fixture
-def toy_student(monkeypatch):
-    """Make the engine train :class:`WordCountStudent` instead of a transformer."""
-    import s3_magic.engine.training as training
+class FinalWordCountStudent(WordCountStudent):
+    """:class:`WordCountStudent` with warm starts (the counts add up, so ``two_stage`` runs) and ``save`` (a small
+    model folder), so the final step runs every recipe and writes its folder in a second."""
 
-    monkeypatch.setattr(training, "make_student", lambda ctx: WordCountStudent(ctx.task.label_names))
-    return WordCountStudent
+    supports_warm_start = True
+    can_save = True
+
+    def fit(self, examples, seed=0, progress=None, weights=None, warm_start=False) -> dict:
+        old = (self.counts, self.prior) if warm_start and hasattr(self, "counts") else None
+        stats = super().fit(examples, seed=seed, progress=progress, weights=weights)
+        if old is not None:
+            for lab in self.labels:
+                self.counts[lab].update(old[0][lab])
+            self.prior.update(old[1])
+            self.vocab = set().union(*self.counts.values())
+        return stats
+
+    def save(self, path: str) -> None:
+        counts = {lab: dict(c) for lab, c in self.counts.items()}
+        Path(path, "word_counts.json").write_text(json.dumps({"labels": self.labels, "counts": counts}))
+
+
+class WordCountOptions(Options):
+    """The word-count students take no options (the task's fine-tune options are kept, not passed)."""
+
+
+register_student("wordcount", lambda labels, model="": WordCountStudent(labels), WordCountOptions, replace=True)
+register_student(
+    "wordcount_final", lambda labels, model="": FinalWordCountStudent(labels), WordCountOptions, replace=True
+)
+
+
+def students(cls: type[Student]):
+    """A ``student_factory`` for a Session: each student is a ``cls(labels)`` (e.g. a recording word-count one)."""
+    return lambda task: cls(task.label_names)
 
 
 def sst2_task(**changes) -> dict:
-    """A small SST-2 task on the real data with the fake LLM."""
+    """A small SST-2 task on the real data with the fake LLM and the word-count student."""
     task = {
         "name": "sst2-test",
         "labels": ["negative", "positive"],
@@ -157,6 +223,7 @@ def sst2_task(**changes) -> dict:
         "sizes": {"rationales_per_label": 6, "rationales_per_example": 2, "seed_examples": 40,
                   "examples_per_error": 2, "rounds": 2},
         "llm": {"spec": "fake:scripted"},
+        "student": {"mode": "wordcount"},
         "prompts": {"text_kind": "movie review"},
     }  # fmt: skip
     for dotted, value in changes.items():
@@ -170,16 +237,14 @@ def sst2_task(**changes) -> dict:
 
 @pytest.fixture
 def shell():
-    """A real IPython shell with the extension loaded; the notebook's current run and widgets reset afterwards."""
+    """A real IPython shell with the extension loaded; the notebook's current run is reset afterwards."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    from s3_magic import notebook as nb
-    from s3_magic.views import base
+    from s3_magic import twins
 
     ip = InteractiveShell.instance()
     with capture_output():
         ip.run_line_magic("load_ext", "s3_magic")
     yield ip
-    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
-    base.WIDGETS = None
+    twins.STATE.session, twins.STATE.folder = None, "s3_runs"

@@ -209,6 +209,35 @@ def test_bad_request_carries_the_server_message(provider: Provider) -> None:
         run(provider.backend(server), [Prompt.user("x")])
 
 
+#: error bodies of OpenAI-compatible servers: transformers serve (FastAPI's detail, a list for validation errors),
+#: TGI (error as a string), a proxy's plain-text page
+SERVER_ERROR_BODIES = {
+    "fastapi detail": (400, {"detail": "Server is pinned to 'a'; requested 'b'."}, r"\(400: Server is pinned to 'a'"),
+    "fastapi validation": (422, {"detail": [{"type": "missing", "loc": ["body", "messages"], "msg": "Field required"}]},
+                           r"\(422: messages: Field required\)"),
+    "tgi error string": (400, {"error": "Input validation error", "error_type": "validation"},
+                         r"\(400: Input validation error\)"),
+    "plain text": (500, "upstream crashed", r"server error \(500: upstream crashed\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "shown"), SERVER_ERROR_BODIES.values(), ids=SERVER_ERROR_BODIES.keys())
+def test_compatible_server_error_bodies_are_shown(status: int, body: object, shown: str) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, text=body) if isinstance(body, str) else httpx2.Response(status, json=body)
+
+    transport = httpx2.Client(transport=httpx2.MockTransport(answer))
+    backend = OpenAIBackend("m", base_url="http://llm.test/v1", max_retries=0, http_client=transport)
+    with pytest.raises(BackendError, match=shown):
+        run(backend, [Prompt.user("x")])
+
+
+def test_timeout_names_the_options_a_slow_server_needs(provider: Provider) -> None:
+    server = Server(provider.reply, script=("timeout",) * 10)
+    with pytest.raises(BackendError, match=r"higher llm\.options\.timeout or a lower llm\.options\.concurrency"):
+        run(provider.backend(server, max_retries=1, timeout=5), [Prompt.user("x")])
+
+
 def test_connection_error(provider: Provider) -> None:
     def refuse(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)
@@ -260,7 +289,7 @@ def test_missing_key_is_a_one_line_fix(cls: type) -> None:
 
 
 def test_unknown_and_invalid_options(provider: Provider) -> None:
-    with pytest.raises(BackendError, match=r"unknown option\(s\) for the .* backend: temprature"):
+    with pytest.raises(BackendError, match=r"unknown option 'temprature' for the .* backend; use one of base_url"):
         get_backend(f"{provider.name}:m", api_key=KEY, temprature=0.5)
     with pytest.raises(BackendError, match=r"concurrency must be a whole number >= 1"):
         get_backend(f"{provider.name}:m", api_key=KEY, concurrency=0)

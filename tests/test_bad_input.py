@@ -103,7 +103,7 @@ CLI_CASES: dict[str, Case] = {
     "API key in the task": Case(run(["--set", "llm.options.api_key=sk-x"]), "set the provider's environment"),
     "unknown backend option": Case(
         run(["--llm", "openai:m", "--set", "llm.options.temprature=0.5"]),
-        "unknown option(s) for the openai",
+        "unknown option 'temprature' for the openai backend; use one of base_url, concurrency",
         env={"OPENAI_API_KEY": "sk-test-key"},
     ),
     "concurrency 0": Case(
@@ -199,7 +199,7 @@ def clean_env(monkeypatch):
 
 
 @pytest.mark.parametrize("case", CLI_CASES.values(), ids=CLI_CASES.keys())
-def test_cli_bad_input_is_one_line_and_writes_nothing(case, tmp_path, clean_env, fake_llm, toy_student, capsys):
+def test_cli_bad_input_is_one_line_and_writes_nothing(case, tmp_path, clean_env, fake_llm, capsys):
     files = Files(tmp_path)
     folder = tmp_path / "runs"
     if case.existing:
@@ -236,11 +236,12 @@ SESSION_CASES: dict[str, tuple[Callable[[Session], object], str]] = {
     "iterate 0 rounds": (lambda s: s.iterate(0), "rounds must be at least 1"),
     "train with nothing new": (lambda s: s.train(), "already evaluated"),
     "export an unknown format": (lambda s: s.export(s.store.folder / "x", format="xml"), "unknown export format"),
+    "export a file over a folder": (lambda s: s.export(s.store.folder, format="jsonl"), "give a file path"),
 }
 
 
 @pytest.mark.parametrize("case", SESSION_CASES.values(), ids=SESSION_CASES.keys())
-def test_session_bad_input_is_one_line_and_changes_nothing(case, tmp_path, fake_llm, toy_student):
+def test_session_bad_input_is_one_line_and_changes_nothing(case, tmp_path, fake_llm):
     action, expect = case
     s = Session.create(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path, name="r")
     s.run()

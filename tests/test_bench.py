@@ -483,28 +483,28 @@ def repetitive_reply(prompt: Prompt) -> str:
     return scripted_reply(Prompt(prompt.messages, sample=str(sum(map(ord, prompt.sample)) % 9)))
 
 
-def test_zerogen_writes_until_the_target_is_accepted_and_resumes_identically(tmp_path, fake_llm, toy_student):
-    FakeBackend.default_responder = repetitive_reply
+def test_zerogen_writes_until_the_target_is_accepted_and_resumes_identically(tmp_path, fake_llm):
+    fake_llm.responder = repetitive_reply
     task = sst2_task(method="zerogen", sizes__zerogen_accepted=12)
     s = Session.create(task, folder=tmp_path / "a")
     s.run()
     accepted = s.examples(accepted=True)
-    assert len(accepted) == 12 and s.rounds()[0]["n_train"] == 12
+    assert len(accepted) == 12 and s.rounds()[0].n_train == 12
     assert len(s.examples()) > 12, "rejected examples were replaced by more prompts"
     # interrupted part-way, then resumed: the same data as the uninterrupted run
-    FakeBackend.fail_after = fake_calls() + 7
-    b = Session.create(task, folder=tmp_path / "b")
+    failing = FakeBackend(responder=repetitive_reply, fail_after=7)
+    b = Session.create(task, folder=tmp_path / "b", backend_factory=lambda: failing)
     with pytest.raises(Exception, match="scripted failure"):
         b.run()
-    FakeBackend.fail_after = None
+    assert len(failing.history) == 7
     Session.open(b.run_id, folder=tmp_path / "b").run()
-    assert [(e["gen_key"], e["text"], e["accepted"]) for e in b.examples()] == [
-        (e["gen_key"], e["text"], e["accepted"]) for e in s.examples()
+    assert [(e.gen_key, e.text, e.accepted) for e in b.examples()] == [
+        (e.gen_key, e.text, e.accepted) for e in s.examples()
     ]
 
 
-def test_zerogen_stops_at_the_prompt_cap(tmp_path, fake_llm, toy_student):
-    FakeBackend.default_responder = repetitive_reply
+def test_zerogen_stops_at_the_prompt_cap(tmp_path, fake_llm):
+    fake_llm.responder = repetitive_reply
     s = Session.create(sst2_task(method="zerogen", sizes__zerogen_accepted=40), folder=tmp_path)
     s.run()
     assert len(s.examples()) == 160 and len(s.examples(accepted=True)) < 40
@@ -520,11 +520,13 @@ def test_test_copies_filter_can_be_turned_off(tmp_path, fake_llm):
 
 
 # -- whole arms and runs with the scripted LLM ----------------------------------------------------------------
-def scripted_protocol():
-    return dataclasses.replace(get_protocol("tiny"), llm="fake:scripted")
+def scripted_protocol(protocol=None):
+    """The tiny profile (or ``protocol``) with the scripted LLM and the word-count student."""
+    protocol = protocol or get_protocol("tiny")
+    return dataclasses.replace(protocol, llm="fake:scripted", student={**protocol.student, "mode": "wordcount"})
 
 
-def test_round_measurement_extrapolates_the_capped_errors(tmp_path, fake_llm, toy_student):
+def test_round_measurement_extrapolates_the_capped_errors(tmp_path, fake_llm):
     needs_data()
     protocol = scripted_protocol()
     sizes = protocol.speed
@@ -541,7 +543,7 @@ def test_load_ext_is_measured_in_a_fresh_interpreter_and_imports_nothing_heavy()
     assert result["seconds"] > 0 and result["heavy_modules_imported"] == []
 
 
-def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake_llm, toy_student):
+def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake_llm):
     needs_data()
     protocol = scripted_protocol()
     lines: list[str] = []
@@ -587,7 +589,7 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
         run_arm(changed, "s3", 0, tmp_path / "runs")
 
 
-def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_llm, monkeypatch):
     """Flip every test label: the synthetic data and validation accuracies stay the same; only test_acc moves."""
     needs_data()
     import s3_magic.session as session_module
@@ -606,7 +608,7 @@ def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_
     monkeypatch.setattr(session_module, "load_task_data", flipped)
     other = run_arm(protocol, "s3", 0, tmp_path / "flipped")
     texts = [
-        [(e["gen_key"], e["text"], e["accepted"]) for e in Session.open("s3", folder=folder).examples()]
+        [(e.gen_key, e.text, e.accepted) for e in Session.open("s3", folder=folder).examples()]
         for folder in (
             arm_folder(tmp_path / "normal", protocol, "s3", 0),
             arm_folder(tmp_path / "flipped", protocol, "s3", 0),
@@ -619,7 +621,7 @@ def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_
         assert math.isclose(a["test_acc"] + b["test_acc"], 1.0)
 
 
-def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, monkeypatch):
     needs_data()
     protocol = scripted_protocol()
     with pytest.raises(ConfigError, match="run the s3 arm first"):
@@ -650,12 +652,12 @@ def long_reply(prompt: Prompt) -> str:
     return " ".join(scripted_reply(Prompt(prompt.messages, sample=f"{prompt.sample}.{i}")) for i in range(3))
 
 
-def test_imdb_benchmark_with_the_scripted_llm(tmp_path, fake_llm, toy_student, monkeypatch):
+def test_imdb_benchmark_with_the_scripted_llm(tmp_path, fake_llm, monkeypatch):
     """The same code on IMDb-shaped data: every arm runs, gold-large trains on its sample, the report says IMDb."""
     fake_imdb(tmp_path / "data")
     monkeypatch.setenv("S3_MAGIC_DATA", str(tmp_path / "data"))
-    FakeBackend.default_responder = long_reply
-    protocol = dataclasses.replace(get_protocol("tiny", task="imdb"), llm="fake:scripted")
+    fake_llm.responder = long_reply
+    protocol = scripted_protocol(get_protocol("tiny", task="imdb"))
     results, paths = run_benchmark(protocol, out=tmp_path / "out", runs=tmp_path / "runs", speed=False,
                                    echo=lambda t: None)  # fmt: skip
     arms = results["arms"]

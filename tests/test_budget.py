@@ -18,7 +18,7 @@ from s3_magic.session import Session
 
 
 def data(s: Session) -> list[tuple]:
-    return sorted((e["gen_key"], e["text"], e["verdict"]) for e in s.examples())
+    return sorted((e.gen_key, e.text, e.verdict) for e in s.examples())
 
 
 def spent(s: Session) -> int:
@@ -31,7 +31,7 @@ def costliest_call(s: Session) -> int:
         return c.execute("SELECT MAX(prompt_tokens + completion_tokens) FROM llm_cache").fetchone()[0]
 
 
-def test_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_path, fake_llm, toy_student):
+def test_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_path, fake_llm):
     full = Session.create(sst2_task(), folder=tmp_path / "full")
     full.run()
     reference, total = data(full), spent(full)
@@ -63,7 +63,7 @@ def test_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_path, fak
     assert spent(s) == total
 
 
-def test_estimate_comes_before_any_call_and_bounds_the_run(tmp_path, fake_llm, toy_student):
+def test_estimate_comes_before_any_call_and_bounds_the_run(tmp_path, fake_llm):
     s = Session.create(sst2_task(**{"llm__budget_tokens": 1000}), folder=tmp_path)
     est = s.estimate()
     assert fake_calls() == 0 and s.usage()["calls"] == 0
@@ -73,14 +73,14 @@ def test_estimate_comes_before_any_call_and_bounds_the_run(tmp_path, fake_llm, t
     assert s.estimate()["fits_all"] is True
     s.run()
     rows = s.rounds()
-    assert est["seed_calls"] <= rows[0]["llm_calls"], "seed_calls counts the fewest calls round 0 needs"
+    assert est["seed_calls"] <= rows[0].llm_calls, "seed_calls counts the fewest calls round 0 needs"
     assert s.usage()["calls"] <= est["max_calls"] and spent(s) <= est["max_tokens"]
-    assert rows[0]["prompt_tokens"] + rows[0]["completion_tokens"] <= est["max_seed_tokens"]
+    assert rows[0].prompt_tokens + rows[0].completion_tokens <= est["max_seed_tokens"]
     after = s.estimate()
     assert (after["seed_calls"], after["max_calls"], after["max_tokens"]) == (0, 0, 0), "nothing is left to spend"
 
 
-def test_estimate_counts_the_demonstrations_in_seed_and_rationale_prompts(tmp_path, fake_llm, toy_student):
+def test_estimate_counts_the_demonstrations_in_seed_and_rationale_prompts(tmp_path, fake_llm):
     plain = Session.create(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path / "plain").estimate()
     task = sst2_task(**{"sizes__rounds": 0, "sizes__demonstrations": 3, "sizes__rationale_demonstrations": 2})
     s = Session.create(task, folder=tmp_path / "demos")
@@ -88,10 +88,10 @@ def test_estimate_counts_the_demonstrations_in_seed_and_rationale_prompts(tmp_pa
     assert est["max_seed_tokens"] > plain["max_seed_tokens"], "shown examples make longer prompts"
     s.run()
     row = s.rounds()[0]
-    assert row["prompt_tokens"] + row["completion_tokens"] <= est["max_seed_tokens"]
+    assert row.prompt_tokens + row.completion_tokens <= est["max_seed_tokens"]
 
 
-def test_cli_budget_stop_then_resume(tmp_path, fake_llm, toy_student, capsys):
+def test_cli_budget_stop_then_resume(tmp_path, fake_llm, capsys):
     task = tmp_path / "task.yaml"
     task.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1})))
     folder = str(tmp_path / "runs")
@@ -107,7 +107,7 @@ def test_cli_budget_stop_then_resume(tmp_path, fake_llm, toy_student, capsys):
     assert main(["resume", "r", "--folder", folder, "-q", "--budget", "1000000"]) == 0
     assert "run r (sst2-test) — finished" in capsys.readouterr().out
     s = Session.open("r", folder=folder)
-    keys = [e["gen_key"] for e in s.examples()]
+    keys = [e.gen_key for e in s.examples()]
     assert len(keys) == len(set(keys)) and s.usage()["calls"] == fake_calls()
 
 
@@ -118,6 +118,7 @@ RTE = {
     "split": {"validation": 80, "seed": 1},
     "sizes": {"rationales_per_example": 0, "seed_examples": 30, "examples_per_error": 2, "rounds": 1},
     "llm": {"spec": "fake:x"},
+    "student": {"mode": "wordcount"},
 }  # fmt: skip
 
 
@@ -132,13 +133,13 @@ RTE = {
     ],
     ids=["zerogen", "zerogen until 20 accepted", "gold", "one label's rationales given", "pair task"],
 )
-def test_estimate_bounds_every_method(task, tmp_path, fake_llm, toy_student, monkeypatch):
+def test_estimate_bounds_every_method(task, tmp_path, fake_llm, monkeypatch):
     monkeypatch.setenv("S3_MAGIC_DATA", str(needs_data()))
     s = Session.create(task(), folder=tmp_path)
     est = s.estimate()
     s.run()
     r0 = s.rounds()[0]
-    assert est["seed_calls"] <= r0.get("llm_calls", 0) and s.usage()["calls"] <= est["max_calls"]
+    assert est["seed_calls"] <= (r0.llm_calls or 0) and s.usage()["calls"] <= est["max_calls"]
     assert spent(s) <= est["max_tokens"]
     if s.task.method == "gold":
         assert est["max_calls"] == 0 and fake_calls() == 0
@@ -152,7 +153,7 @@ def folder_state(folder: Path) -> dict[str, tuple[bytes, int]] | None:
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
 
-def test_dry_runs_and_estimates_write_nothing(tmp_path, fake_llm, toy_student, capsys):
+def test_dry_runs_and_estimates_write_nothing(tmp_path, fake_llm, capsys):
     task = tmp_path / "task.yaml"
     task.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1})))
     folder = tmp_path / "runs"

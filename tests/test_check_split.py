@@ -11,11 +11,12 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import DATA, WordCountStudent, needs_data, sst2_task
+from conftest import DATA, WordCountStudent, needs_data, sst2_task, students
 
 from s3_magic.data import normalised
-from s3_magic.engine.loop import EVALUATED, best_round, should_stop
+from s3_magic.engine.loop import best_round, should_stop
 from s3_magic.errors import DataError
+from s3_magic.records import EVALUATED, Round
 from s3_magic.session import Session
 
 
@@ -35,11 +36,8 @@ class RecordingStudent(WordCountStudent):
 
 
 @pytest.fixture
-def recording_student(monkeypatch):
-    import s3_magic.engine.training as training
-
+def recording_student():
     RecordingStudent.fits, RecordingStudent.predicted = [], []
-    monkeypatch.setattr(training, "make_student", lambda ctx: RecordingStudent(ctx.task.label_names))
     return RecordingStudent
 
 
@@ -54,13 +52,14 @@ def rte_task(**extra) -> dict:
         "contexts": {"path": str(DATA / "rte" / "train.jsonl"), "text": "text_a", "text_b": "text_b"},
         "sizes": {"rationales_per_example": 0, "seed_examples": 30, "examples_per_error": 2, "rounds": 1},
         "llm": {"spec": "fake:x"},
+        "student": {"mode": "wordcount"},
         "drop_test_contexts": True,  # RTE train and dev share 24 premises
     }
     task.update(extra)
     return task
 
 
-def test_the_check_split_is_stratified_disjoint_and_reproducible(tmp_path, fake_llm, toy_student):
+def test_the_check_split_is_stratified_disjoint_and_reproducible(tmp_path, fake_llm):
     s = Session.create(sst2_task(), folder=tmp_path)
     data = s.data
     assert len(data.check) == 15 and len(data.validation) == 45
@@ -78,13 +77,13 @@ def test_the_check_split_is_stratified_disjoint_and_reproducible(tmp_path, fake_
     assert other.data.check != data.check
 
 
-def test_check_split_sizes_and_off(tmp_path, fake_llm, toy_student):
+def test_check_split_sizes_and_off(tmp_path, fake_llm):
     sized = Session.create(sst2_task(**{"check__size": 10}), folder=tmp_path / "sized")
     assert len(sized.data.check) == 10 and len(sized.data.validation) == 50
     off = Session.create(sst2_task(**{"check__fraction": 0.0}), folder=tmp_path / "off")
     assert off.data.check == [] and len(off.data.validation) == 60
     rows = off.run()
-    assert all("check_acc" not in r for r in rows), "no check split, no check accuracy"
+    assert all(r.check_acc is None and r.n_check is None for r in rows), "no check split, no check accuracy"
     with pytest.raises(DataError, match=r"lower check\.size") as info:
         Session.create(sst2_task(**{"check__size": 59}), folder=tmp_path / "big")
     assert "\n" not in str(info.value)
@@ -92,7 +91,8 @@ def test_check_split_sizes_and_off(tmp_path, fake_llm, toy_student):
 
 
 def test_check_examples_never_reach_the_llm_the_errors_or_the_judge(tmp_path, fake_llm, recording_student):
-    s = Session.create(sst2_task(**{"filters__judge_confidence": 0.6, "sizes__rounds": 2}), folder=tmp_path)
+    task = sst2_task(**{"filters__judge_confidence": 0.6, "sizes__rounds": 2})
+    s = Session.create(task, folder=tmp_path, student_factory=students(recording_student))
     rows = s.run()
     check_texts = {e.text for e in s.data.check}
     check_uids = {e.uid for e in s.data.check}
@@ -100,15 +100,15 @@ def test_check_examples_never_reach_the_llm_the_errors_or_the_judge(tmp_path, fa
         sent = json.dumps(prompt.messages)
         assert not any(text in sent for text in check_texts), "a check example was shown to the LLM"
     for r in rows:
-        assert not {e["uid"] for e in s.errors(r["round"])} & check_uids, "a check example became an error"
-        assert r["n_check"] == 15 and 0.0 <= r["check_acc"] <= 1.0
+        assert not {e["uid"] for e in s.errors(r.round)} & check_uids, "a check example became an error"
+        assert r.n_check == 15 and 0.0 <= r.check_acc <= 1.0
     for batch in recording_student.fits:
         assert not check_texts & set(batch), "the student or the judge trained on a check example"
     assert any(set(batch) == check_uids for batch in recording_student.predicted), "the check split is scored"
-    assert all(e["origin"].get("from_uid", "val:").startswith("val:") for e in s.examples(kind="extrapolated"))
+    assert all(e.origin.get("from_uid", "val:").startswith("val:") for e in s.examples(kind="extrapolated"))
 
 
-def test_pair_tasks_keep_each_premise_on_one_side_and_out_of_the_contexts(tmp_path, fake_llm, toy_student):
+def test_pair_tasks_keep_each_premise_on_one_side_and_out_of_the_contexts(tmp_path, fake_llm):
     s = Session.create(rte_task(), folder=tmp_path)
     data = s.data
     check_premises = {normalised(e.text) for e in data.check}
@@ -118,10 +118,10 @@ def test_pair_tasks_keep_each_premise_on_one_side_and_out_of_the_contexts(tmp_pa
     assert data.dropped_contexts.get("check", 0) >= len(check_premises)
     s.run()
     for e in s.examples():
-        assert normalised(e["text"]) not in check_premises, "a check premise reached the synthetic data"
+        assert normalised(e.text) not in check_premises, "a check premise reached the synthetic data"
 
 
-def test_contexts_that_overlap_the_test_split_are_refused_or_dropped(tmp_path, fake_llm, toy_student):
+def test_contexts_that_overlap_the_test_split_are_refused_or_dropped(tmp_path, fake_llm):
     test = {"path": str(DATA / "rte" / "dev.jsonl"), "text": "text_a", "text_b": "text_b"}
     leaky = rte_task(contexts=test, drop_test_contexts=False)
     with pytest.raises(DataError, match="drop_test_contexts") as info:
@@ -141,10 +141,10 @@ def test_contexts_that_overlap_the_test_split_are_refused_or_dropped(tmp_path, f
 
 def fabricate_rounds(s: Session, rows: list[dict]) -> None:
     for i, stats in enumerate(rows):
-        s.store.set_round(s.run_id, i, EVALUATED, {"round": i, "n_train": 10 * (i + 1), **stats})
+        s.store.set_round(s.run_id, Round(i, EVALUATED, n_train=10 * (i + 1), **stats))
 
 
-def test_early_stop_and_the_best_round_read_check_accuracy_only(tmp_path, fake_llm, toy_student):
+def test_early_stop_and_the_best_round_read_check_accuracy_only(tmp_path, fake_llm):
     s = Session.create(sst2_task(**{"stop__patience": 1}), folder=tmp_path)
     # validation climbs and test climbs, check peaks at round 1: an early stop or a best round that read
     # validation or test accuracy would differ
@@ -159,12 +159,12 @@ def test_early_stop_and_the_best_round_read_check_accuracy_only(tmp_path, fake_l
     assert best_round(s.ctx) == 1 and s.best_round() == 1
     assert should_stop(s.ctx), "round 2 brought no check gain"
     fabricate_rounds(s, [{"val_acc": 0.9, "check_acc": 0.6, "test_acc": 0.9}, {"val_acc": 0.5, "check_acc": 0.7}])
-    s.store.set_round(s.run_id, 2, "generated", {})
+    s.store.set_round(s.run_id, Round(2, "generated"))
     assert not should_stop(s.ctx), "check accuracy rose while validation fell"
     assert best_round(s.ctx) == 1
 
 
-def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm, toy_student):
+def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm):
     lines = (DATA / "sst2" / "dev.jsonl").read_text().splitlines()
     (tmp_path / "val.jsonl").write_text("\n".join(lines[:60]) + "\n")
     (tmp_path / "test.jsonl").write_text("\n".join(lines[60:140]) + "\n")

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
 from conftest import fake_calls, sst2_task
-from final_fakes import use_final_student
 
-from s3_magic.cli import main
-from s3_magic.report import final_summary, rounds_table
+from s3_magic.cli import TqdmReporter, main
+from s3_magic.records import Round
 from s3_magic.session import Session
+from s3_magic.summaries import final_summary, rounds_table
 
 
 @pytest.fixture
-def toy_student(monkeypatch):
-    """The word-count student, able to take the final step's recipes and to save a model folder."""
-    return use_final_student(monkeypatch)
-
-
-@pytest.fixture
-def task_file(tmp_path, fake_llm, toy_student):
+def task_file(tmp_path, fake_llm):
     path = tmp_path / "task.yaml"
-    path.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1})))
+    # the word-count student able to take every final recipe and to save a model folder
+    path.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1, "student__mode": "wordcount_final"})))
     return path
 
 
@@ -130,19 +126,20 @@ def test_rounds_table_shows_check_accuracy_after_validation_only_when_some_round
     rows = [{"round": 0, "n_train": 40, "new_accepted": 40, "val_acc": 0.6, "check_acc": None, "test_acc": 0.5},
             {"round": 1, "n_train": 90, "new_accepted": 50, "val_acc": 0.815, "check_acc": 0.78, "n_check": 50,
              "test_acc": 0.7}]  # fmt: skip
-    table = rounds_table(rows).splitlines()
+    table = rounds_table([Round(status="evaluated", **r) for r in rows]).splitlines()
     assert table[0].index("val acc") < table[0].index("check acc") < table[0].index("test acc")
     assert "78.0%" in table[3] and "81.5%" in table[3]
     assert table[2].split()[4:6] == ["60.0%", "50.0%"], "a round without check accuracy leaves the cell empty"
-    plain = rounds_table([{k: v for k, v in r.items() if k not in ("check_acc", "n_check")} for r in rows])
+    plain = rounds_table([Round(status="evaluated", **{k: v for k, v in r.items() if k not in ("check_acc", "n_check")})
+                          for r in rows])  # fmt: skip
     assert "check acc" not in plain and "val acc" in plain
 
 
 def test_help_describes_final_and_no_final(capsys):
     for argv in (["final", "--help"], ["run", "--help"], ["--help"]):
-        with pytest.raises(SystemExit) as exit:
+        with pytest.raises(SystemExit) as exited:
             main(argv)
-        assert exit.value.code == 0
+        assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--out OUT" in out and "check accuracy" in out and "AutoModelForSequenceClassification" in out
     assert "--no-final" in out and "without training the final model" in out
@@ -168,3 +165,41 @@ def test_final_summary_of_a_student_that_cannot_be_saved_and_of_a_task_without_c
         "trained on 60 synthetic + 30 real examples, 1.2 s",
         "not saved: this student cannot be saved as a model folder (student.mode: finetune can)",
     ]
+
+
+def test_progress_bars_show_no_rate_they_did_not_measure(capsys):
+    reporter = TqdmReporter()
+    reporter.progress("evaluate", 872, 872)  # a step reported once, when it is done
+    reporter.close()
+    once = capsys.readouterr().err
+    assert "872/872" in once and "?ex/s" in once, "one report times nothing, so it shows no rate"
+    reporter.progress("evaluate", 128, 872)
+    reporter.progress("evaluate", 256, 872)
+    reporter.progress("evaluate", 64, 872)  # the same step started again: a new bar
+    reporter.progress("seed", 1, 20)
+    reporter.close()
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "128/872" in err and "64/872" in err and "1/20" in err
+    rates = [float(r) for r in re.findall(r"([\d.]+)ex/s", err)]
+    assert all(rate < 1e6 for rate in rates), f"no invented rates: {rates}"
+    TqdmReporter(quiet=True).progress("evaluate", 1, 2)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_cli_keeps_the_libraries_own_bars_and_notices_out(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from s3_magic.cli import main\n"
+        "main(['runs', '--folder', sys.argv[1]])\n"
+        "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['TRANSFORMERS_VERBOSITY'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert out.stdout.split()[-2:] == ["1", "error"], out.stderr
+    env["TRANSFORMERS_VERBOSITY"] = "info"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert out.stdout.split()[-1] == "info", "a setting the user made wins"

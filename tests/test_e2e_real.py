@@ -16,6 +16,7 @@ REAL = {
     "sizes__seed_examples": 24,
     "sizes__examples_per_error": 1,
     "sizes__rounds": 1,
+    "student__mode": "finetune",
     "student__epochs": 2,
     "student__max_length": 48,
 }
@@ -24,17 +25,17 @@ REAL = {
 def test_sst2_seed_and_one_round_with_real_models(tmp_path):
     s = Session.create(sst2_task(**REAL), folder=tmp_path)
     rows = s.run()
-    assert [r["round"] for r in rows] == [0, 1]
-    assert all(0.0 <= r["val_acc"] <= 1.0 for r in rows)
-    assert rows[1]["n_train"] == rows[0]["n_train"] + rows[1]["new_accepted"]
+    assert [r.round for r in rows] == [0, 1]
+    assert all(0.0 <= r.val_acc <= 1.0 for r in rows)
+    assert rows[1].n_train == rows[0].n_train + rows[1].new_accepted
 
     seeds = s.examples(kind="seed")
-    assert seeds and all(e["backend"] == "local" and e["raw_output"] and e["prompt_hash"] for e in seeds)
-    accepted = [e for e in seeds if e["accepted"]]
+    assert seeds and all(e.backend == "local" and e.raw_output and e.prompt_hash for e in seeds)
+    accepted = [e for e in seeds if e.accepted]
     assert accepted, "the embedded LLM wrote usable sentences"
-    assert all(3 <= len(e["text"].split()) <= 60 for e in accepted)
-    assert {e["label"] for e in accepted} == {"negative", "positive"}
-    assert any(e["origin"]["from_uid"] for e in s.examples(kind="extrapolated")) or not s.errors(0)
+    assert all(3 <= len(e.text.split()) <= 60 for e in accepted)
+    assert {e.label for e in accepted} == {"negative", "positive"}
+    assert any(e.origin["from_uid"] for e in s.examples(kind="extrapolated")) or not s.errors(0)
     usage = s.usage()
     assert usage["calls"] > 0 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     s.close()
@@ -43,8 +44,8 @@ def test_sst2_seed_and_one_round_with_real_models(tmp_path):
     again = Session.create(sst2_task(**REAL), folder=tmp_path)
     again.run()
     assert again.usage()["calls"] == 0
-    same = [(e["text"], e["label"]) for e in again.examples(kind="seed")]
-    assert same == [(e["text"], e["label"]) for e in seeds]
+    same = [(e.text, e.label) for e in again.examples(kind="seed")]
+    assert same == [(e.text, e.label) for e in seeds]
     again.close()
 
 
@@ -63,10 +64,10 @@ def test_rte_pair_task_keeps_premises_verbatim_with_real_models(tmp_path):
     }
     s = Session.create(task, folder=tmp_path)
     rows = s.run()
-    assert [r["round"] for r in rows] == [0, 1]
+    assert [r.round for r in rows] == [0, 1]
     contexts = set(s.ctx.data.contexts)
     made = s.examples(kind="seed") + s.examples(kind="extrapolated")
-    accepted = [e for e in made if e["accepted"]]
+    accepted = [e for e in made if e.accepted]
     assert accepted
-    assert all(e["text"] in contexts and e["text_b"] for e in accepted), "premises are real and kept verbatim"
+    assert all(e.text in contexts and e.text_b for e in accepted), "premises are real and kept verbatim"
     s.close()

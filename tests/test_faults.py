@@ -95,19 +95,17 @@ def planned_keys(session: Session) -> set[str]:
 
 def assert_complete(session: Session) -> int:
     """Every planned example is stored exactly once; returns how many were lost."""
-    keys = [e["gen_key"] for e in session.examples()]
+    keys = [e.gen_key for e in session.examples()]
     assert len(keys) == len(set(keys)), "no example is stored twice"
     lost = planned_keys(session) - set(keys)
     assert not lost, f"examples lost: {sorted(lost)[:5]}"
-    assert [r["status"] for r in session.rounds()] == ["evaluated"] * (session.task.sizes.rounds + 1)
+    assert [r.status for r in session.rounds()] == ["evaluated"] * (session.task.sizes.rounds + 1)
     assert session.store.get_run(session.run_id)["status"] == "finished"
     assert session.store.integrity_check() == []
     return len(lost)
 
 
-def test_run_under_30_percent_faults_completes_with_nothing_lost_or_paid_twice(
-    provider, tmp_path, monkeypatch, toy_student
-):
+def test_run_under_30_percent_faults_completes_with_nothing_lost_or_paid_twice(provider, tmp_path, monkeypatch):
     server = Server(provider.reply, answer=engine_answer, delay=0.001)
     faults = FaultInjector(server, rate=0.3, seed=7)
     route_backends(monkeypatch, {provider.name: faults})
@@ -130,7 +128,7 @@ def test_run_under_30_percent_faults_completes_with_nothing_lost_or_paid_twice(
 
 @pytest.mark.parametrize("outage_after", [0, 60], ids=["from the start", "mid-run"])
 def test_persistent_outage_stops_with_one_line_and_the_run_resumes(
-    provider, outage_after, tmp_path, monkeypatch, toy_student, capsys
+    provider, outage_after, tmp_path, monkeypatch, capsys
 ):
     server = Server(provider.reply, answer=engine_answer)
     faults = FaultInjector(server, rate=0.3, seed=11, outage_after=outage_after)
@@ -146,7 +144,7 @@ def test_persistent_outage_stops_with_one_line_and_the_run_resumes(
     s = Session.open("outage", folder=folder)
     run = s.store.get_run("outage")
     assert run["status"] == "failed" and "BackendError" in run["message"]
-    kept = {e["gen_key"]: e["text"] for e in s.examples()}
+    kept = {e.gen_key: e.text for e in s.examples()}
     assert outage_after <= len(server.paid) < outage_after + 4  # + the calls in flight when it began
     assert (len(kept) > 0) == (outage_after > 0)
     assert_paid_once(s, server)
@@ -156,7 +154,7 @@ def test_persistent_outage_stops_with_one_line_and_the_run_resumes(
     s = Session.open("outage", folder=folder)
     assert_complete(s)
     assert_paid_once(s, server)
-    assert all({e["gen_key"]: e["text"] for e in s.examples()}[k] == t for k, t in kept.items())
+    assert all({e.gen_key: e.text for e in s.examples()}[k] == t for k, t in kept.items())
 
 
 def test_calls_in_flight_when_another_fails_for_good_are_kept(provider, tmp_path):
@@ -180,7 +178,7 @@ def test_calls_in_flight_when_another_fails_for_good_are_kept(provider, tmp_path
     assert len(server.requests) == 3, "nothing was sent after the failure"
 
 
-def test_two_runs_write_one_folder_at_the_same_time(tmp_path, monkeypatch, toy_student):
+def test_two_runs_write_one_folder_at_the_same_time(tmp_path, monkeypatch):
     servers = {p.name: Server(p.reply, answer=engine_answer, delay=0.002) for p in PROVIDERS}
     route_backends(monkeypatch, servers)
     sessions = {p.name: Session.create(api_task(p, concurrency=6), folder=tmp_path, name=p.name) for p in PROVIDERS}
@@ -204,14 +202,14 @@ def test_two_runs_write_one_folder_at_the_same_time(tmp_path, monkeypatch, toy_s
         assert 1 < servers[name].max_in_flight <= 6
 
 
-def test_retries_and_timeouts_are_sane_by_default_and_set_by_the_task(tmp_path, monkeypatch, toy_student):
+def test_retries_and_timeouts_are_sane_by_default_and_set_by_the_task(tmp_path, monkeypatch):
     for cls in (AnthropicBackend, OpenAIBackend):
         backend = cls("m", api_key=KEY)
         assert (backend.client.max_retries, backend.client.timeout) == (6, 60.0)
     provider = PROVIDERS[0]
     server = Server(provider.reply, script=(500,) * 10)
     route_backends(monkeypatch, {provider.name: server})
-    s = Session.create(api_task(provider, max_retries=1), folder=tmp_path)
+    s = Session.create(api_task(provider, concurrency=1, max_retries=1), folder=tmp_path)
     with pytest.raises(BackendError, match=r"server error \(500: scripted 500\) after 1 retries"):
         s.run()
     assert len(server.requests) == 2, "one try and max_retries=1 retry"
@@ -242,9 +240,7 @@ def interrupt_main_after(answers: int, server: Server) -> Callable[[httpx2.Reque
     return handler
 
 
-def test_ctrl_c_during_concurrent_calls_keeps_the_calls_in_flight(
-    provider, tmp_path, monkeypatch, toy_student, sigint_handled
-):
+def test_ctrl_c_during_concurrent_calls_keeps_the_calls_in_flight(provider, tmp_path, monkeypatch, sigint_handled):
     """Ctrl-C while 4 calls are in flight: the calls in flight still reach the ledger, and after resuming every
     prompt the API answered is paid for exactly once."""
     server = Server(provider.reply, answer=engine_answer, delay=0.05)
@@ -333,7 +329,7 @@ def test_a_long_retry_after_fails_the_call_at_once_with_one_line(provider, heade
     ), message
 
 
-def test_retry_waits_up_to_max_retry_wait_are_waited_for_and_reported(provider, tmp_path, monkeypatch, toy_student):
+def test_retry_waits_up_to_max_retry_wait_are_waited_for_and_reported(provider, tmp_path, monkeypatch):
     monkeypatch.setattr(concurrent, "NOTICE_WAIT", 0.01)  # report even short waits
     script = ((429, {"retry-after": "0.05"}, "rate limited"), (529, {"retry-after": "2"}, "overloaded"))
     server = Server(provider.reply, script=script, answer=engine_answer)
@@ -345,7 +341,7 @@ def test_retry_waits_up_to_max_retry_wait_are_waited_for_and_reported(provider, 
         def message(self, text: str) -> None:
             self.said.append(text)
 
-    task = api_task(provider, **{"llm__options__max_retry_wait": 1, "sizes__rounds": 0})
+    task = api_task(provider, concurrency=1, **{"llm__options__max_retry_wait": 1, "sizes__rounds": 0})
     s = Session.create(task, folder=tmp_path, name="waits", reporter=Messages())
     with pytest.raises(BackendError, match=r"asked to wait 2 s before retrying \(529\), longer than max_retry_wait"):
         s.run()

@@ -18,6 +18,7 @@ def test_final_model_reloads_with_plain_transformers_and_predicts_the_same(tmp_p
     task = sst2_task(
         **{
             "sizes__rounds": 0,
+            "student__mode": "finetune",
             "student__epochs": 1,
             "student__max_length": 32,
             "final__recipes": ["weighted", "two_stage"],

@@ -20,7 +20,7 @@ import yaml
 from conftest import fake_calls, needs_data, scripted_reply, sst2_task
 from IPython.utils.capture import capture_output
 
-from s3_magic import notebook as nb
+from s3_magic import twins
 from s3_magic.cli import main
 from s3_magic.errors import StoreError
 from s3_magic.session import Session
@@ -34,7 +34,6 @@ CHILD = textwrap.dedent(
     import conftest
     from s3_magic.llm.fake import FakeBackend
     from s3_magic.session import Session
-    import s3_magic.engine.training as training
 
     def slow(prompt):
         time.sleep({delay})
@@ -52,9 +51,10 @@ CHILD = textwrap.dedent(
                 time.sleep(600)
             return stats
 
-    FakeBackend.default_responder = slow
-    training.make_student = lambda ctx: BlockingStudent(ctx.task.label_names)
-    Session.create(json.loads({task!r}), folder={folder!r}, name="victim").run()
+    Session.create(
+        json.loads({task!r}), folder={folder!r}, name="victim", backend_factory=lambda: FakeBackend(responder=slow),
+        student_factory=lambda task: BlockingStudent(task.label_names),
+    ).run()
     """
 )
 
@@ -84,7 +84,7 @@ def _count(db: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
+def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm):
     needs_data()
     folder = tmp_path / "runs"
     child = start_child(sst2_task(), folder, delay=0.05)
@@ -105,9 +105,9 @@ def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     assert s.store.integrity_check() == []
     s.run()
     after = s.examples()
-    keys = [e["gen_key"] for e in after]
+    keys = [e.gen_key for e in after]
     assert len(keys) == len(set(keys)), "no example is stored twice"
-    texts = {e["gen_key"]: e["text"] for e in after}
+    texts = {e.gen_key: e.text for e in after}
     assert all(texts[k] == t for k, t in before.items()), "every example finished before the kill is kept"
     assert len([k for k in keys if k.startswith("seed:")]) == 40
     # every call paid before the kill was served from the cache on resume, never paid again
@@ -117,7 +117,7 @@ def test_sigkill_mid_synthesis_then_resume(tmp_path, fake_llm, toy_student):
     assert s.store.integrity_check() == []
 
 
-def test_sigkill_mid_training_then_resume(tmp_path, fake_llm, toy_student):
+def test_sigkill_mid_training_then_resume(tmp_path, fake_llm):
     needs_data()
     folder, started = tmp_path / "runs", tmp_path / "training"
     child = start_child(sst2_task(), folder, block_round=1, signal_file=started)
@@ -135,19 +135,19 @@ def test_sigkill_mid_training_then_resume(tmp_path, fake_llm, toy_student):
     assert s.store.integrity_check() == []
     r1_usage = s.store.usage("victim", step_prefix="r1:")
     s.run()
-    after = {e["gen_key"]: e["text"] for e in s.examples()}
+    after = {e.gen_key: e.text for e in s.examples()}
     assert len(after) == len(s.examples()), "no example is stored twice"
     assert all(after[k] == t for k, t in before.items()), "every example finished before the kill is kept"
     assert len(s.examples(max_round=1)) == len(before), "rounds 0 and 1 made no new example on resume"
-    assert s.rounds()[1]["n_train"] == training_set, "round 1 trained again on exactly the same data"
+    assert s.rounds()[1].n_train == training_set, "round 1 trained again on exactly the same data"
     assert s.store.usage("victim", step_prefix="r1:") == r1_usage, "round 1's calls were not paid again"
     assert s.usage()["calls"] == paid + fake_calls(), "only round 2 made new calls"
-    assert [r["status"] for r in s.rounds()] == ["evaluated"] * 3
+    assert [r.status for r in s.rounds()] == ["evaluated"] * 3
     assert s.store.get_run("victim")["status"] == "finished"
     assert s.store.integrity_check() == []
 
 
-def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake_llm, toy_student):
+def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake_llm):
     answered: list[str] = []
 
     def interrupt_after_25(prompt):
@@ -156,24 +156,24 @@ def test_keyboard_interrupt_in_a_notebook_cell_then_resume(shell, tmp_path, fake
         answered.append(prompt.sample)
         return scripted_reply(prompt)
 
-    fake_llm.default_responder = interrupt_after_25
+    fake_llm.responder = interrupt_after_25
     cell = f"%%s3_synthesize --folder {tmp_path} --name nb\n" + yaml.safe_dump(sst2_task(**{"sizes__rounds": 1}))
     with capture_output() as shown:
         result = shell.run_cell(cell)
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert "KeyboardInterrupt" in shown.stdout + shown.stderr
-    run = nb.current().store.get_run("nb")
+    run = twins.current().store.get_run("nb")
     assert (run["status"], run["message"]) == ("interrupted", "interrupted; resume it to go on")
     before, rounds, paid = snapshot(tmp_path / "s3.sqlite")
     assert 0 < len(before) < 40 and rounds == {} and paid == len(answered) == 25
 
-    fake_llm.default_responder = scripted_reply
-    nb.STATE.session = None  # as in a fresh kernel
+    fake_llm.responder = scripted_reply
+    twins.STATE.session = None  # as in a fresh kernel
     with capture_output():
         result = shell.run_cell(f"%s3_resume nb --folder {tmp_path} --run")
     assert result.error_in_exec is None
-    s = nb.current()
-    after = {e["gen_key"]: e["text"] for e in s.examples()}
+    s = twins.current()
+    after = {e.gen_key: e.text for e in s.examples()}
     assert len(after) == len(s.examples()) and all(after[k] == t for k, t in before.items())
     assert len(s.examples(kind="seed")) == 40
     assert s.usage()["calls"] == fake_calls() - 1, "every answered call paid once (the interrupted one was not)"
@@ -194,9 +194,7 @@ def runs_status(folder: Path, capsys: pytest.CaptureFixture) -> str:
     return re.search(r"^held\s+sst2-test\s+(\w+)", capsys.readouterr().out, re.M).group(1)
 
 
-def test_a_run_is_running_while_its_process_lives_and_interrupted_once_it_is_gone(
-    tmp_path, fake_llm, toy_student, capsys
-):
+def test_a_run_is_running_while_its_process_lives_and_interrupted_once_it_is_gone(tmp_path, fake_llm, capsys):
     folder = tmp_path / "runs"
     Session.create(sst2_task(**{"sizes__rounds": 0}), folder=folder, name="held")
     db_status = lambda: sqlite3.connect(folder / "s3.sqlite").execute("SELECT status FROM runs").fetchone()[0]  # noqa: E731

@@ -11,11 +11,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import WordCountStudent, needs_data, sst2_task
+from conftest import WordCountStudent, needs_data, sst2_task, students
 
 from s3_magic.session import Session
 
-TIMING = {"data_seconds", "train_seconds", "eval_seconds"}
+TIMING = {
+    "data_seconds",
+    "train_seconds",
+    "eval_seconds",
+    "judge_seconds",
+    "gen_seconds",
+    "completion_tok_s",
+    "prompt_tok_s",
+}
 
 
 class RecordingStudent(WordCountStudent):
@@ -33,10 +41,7 @@ class RecordingStudent(WordCountStudent):
 
 
 @pytest.fixture
-def recording_student(monkeypatch):
-    import s3_magic.engine.training as training
-
-    monkeypatch.setattr(training, "make_student", lambda ctx: RecordingStudent(ctx.task.label_names))
+def recording_student():
     return RecordingStudent
 
 
@@ -61,19 +66,19 @@ def run_with_test(tmp_path, name: str, test_rows: list[dict] | None, fake_llm) -
         test_file.write_text("".join(json.dumps(r) + "\n" for r in test_rows))
         task["test"] = {"path": str(test_file)}
     RecordingStudent.log = []
-    s = Session.create(task, folder=tmp_path / name)
+    s = Session.create(task, folder=tmp_path / name, student_factory=students(RecordingStudent))
     table = s.run()
     prompts = [(p.messages, p.sample) for p in s.ctx.llm.backend.history]
-    rounds = [{k: v for k, v in r.items() if k not in TIMING | {"test_acc"}} for r in table]
+    rounds = [{k: v for k, v in r.to_dict().items() if k not in TIMING | {"test_acc"}} for r in table]
     return {
         "session": s,
         "prompts": prompts,
         "trained": [batch for kind, batch in RecordingStudent.log if kind == "fit"],
         "predicted": [batch for kind, batch in RecordingStudent.log if kind == "predict"],
-        "verdicts": [(e["gen_key"], e["text"], e["verdict"], e["accepted"]) for e in s.examples()],
-        "errors": [s.errors(r["round"]) for r in table],
+        "verdicts": [(e.gen_key, e.text, e.verdict, e.accepted) for e in s.examples()],
+        "errors": [s.errors(r.round) for r in table],
         "rounds": rounds,
-        "test_acc": [r.get("test_acc") for r in table],
+        "test_acc": [r.test_acc for r in table],
         "status": s.store.get_run(s.run_id)["message"],
     }
 

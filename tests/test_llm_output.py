@@ -10,10 +10,10 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import WordCountStudent, needs_data, scripted_reply, sst2_task
+from conftest import WordCountStudent, needs_data, scripted_reply, sst2_task, students
 
-from s3_magic.report import rejection_summary
 from s3_magic.session import Session
+from s3_magic.summaries import rejection_summary
 
 GOOD = "The acting was superb and the story kept me hooked from the first scene until the very end."
 NEAR = "The acting was truly superb and the story kept me hooked from the first scene until the very end."
@@ -63,11 +63,8 @@ class RecordingStudent(WordCountStudent):
 
 
 @pytest.fixture
-def recording_student(monkeypatch):
-    import s3_magic.engine.training as training
-
+def recording_student():
     RecordingStudent.trained = []
-    monkeypatch.setattr(training, "make_student", lambda ctx: RecordingStudent(ctx.task.label_names))
     return RecordingStudent
 
 
@@ -87,33 +84,33 @@ def test_malformed_outputs_are_filtered_counted_and_never_trained_on(tmp_path, f
             return "I'm sorry, but I can't write that."  # the first extrapolation of every error is refused
         return scripted_reply(prompt)
 
-    fake_llm.default_responder = reply
-    s = Session.create(task, folder=tmp_path / "run")
+    fake_llm.responder = reply
+    s = Session.create(task, folder=tmp_path / "run", student_factory=students(recording_student))
     rows = s.run()
 
-    verdicts = {e["gen_key"]: e["verdict"] for e in s.examples()}
+    verdicts = {e.gen_key: e.verdict for e in s.examples()}
     for i, (raw, reason) in outputs.items():
         assert verdicts[f"seed:{i}"] == reason, f"seed:{i} {raw[:40]!r}"
     others = [v for k, v in verdicts.items() if k.startswith("seed:") and int(k[5:]) not in outputs]
     assert set(others) == {"ok"}, "the well-formed outputs pass"
     expected = Counter(reason for _, reason in outputs.values() if reason != "ok")
-    assert rows[0]["rejected"] == dict(expected), "round 0's summary counts every reason"
+    assert rows[0].rejected == dict(expected), "round 0's summary counts every reason"
     n_errors = len(s.errors(0))
-    assert rows[1]["rejected"]["refusal"] == n_errors and n_errors > 0
+    assert rows[1].rejected["refusal"] == n_errors and n_errors > 0
     summary = rejection_summary(rows)
     assert all(f"{reason} {n}" in summary for reason, n in (expected + Counter(refusal=n_errors)).items())
 
-    by_key = {e["gen_key"]: e for e in s.examples()}
-    assert by_key["seed:18"]["text"] == CLEANED, "a preamble is cut, the review kept"
-    assert by_key["seed:2"]["raw_output"] == outputs[2][0], "a rejected output keeps its raw text"
-    assert all(not e["accepted"] for k, e in by_key.items() if e["verdict"] != "ok")
+    by_key = {e.gen_key: e for e in s.examples()}
+    assert by_key["seed:18"].text == CLEANED, "a preamble is cut, the review kept"
+    assert by_key["seed:2"].raw_output == outputs[2][0], "a rejected output keeps its raw text"
+    assert all(not e.accepted for k, e in by_key.items() if e.verdict != "ok")
 
     assert len(RecordingStudent.trained) == 2
     for r, trained in enumerate(RecordingStudent.trained):
-        accepted = [(e["text"], e["label"]) for e in s.examples(max_round=r, accepted=True)]
+        accepted = [(e.text, e.label) for e in s.examples(max_round=r, accepted=True)]
         assert sorted((e.text, e.label) for e in trained) == sorted(accepted), f"round {r} trains on accepted only"
-        rejected = {e["text"] for e in s.examples(max_round=r) if not e["accepted"]}
-        rejected |= {e["raw_output"] for e in s.examples(max_round=r) if not e["accepted"]}
+        rejected = {e.text for e in s.examples(max_round=r) if not e.accepted}
+        rejected |= {e.raw_output for e in s.examples(max_round=r) if not e.accepted}
         rejected -= {text for text, _ in accepted}  # a duplicate's text is its accepted original's
         assert not rejected & {e.text for e in trained}, "no rejected text (raw or cleaned) is trained on"
         assert [e.text for e in trained].count(GOOD) == 1, "a duplicated output is trained on once"

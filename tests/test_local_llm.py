@@ -142,6 +142,33 @@ def test_concurrent_conversion_keeps_the_first(tmp_path: Path, monkeypatch: pyte
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
+def test_bf16_copy_of_the_converted_model_is_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.setenv("S3_MAGIC_CACHE", str(tmp_path))
+    folder = tmp_path / "models" / "smollm2-test"
+    folder.mkdir(parents=True)
+    weights = {"model.embed_tokens.weight": torch.randn(8, 4), "model.norm.weight": torch.ones(4)}
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    (folder / "config.json").write_text('{"model_type": "llama", "dtype": "float32"}')
+    assert embedded.weights_folder(folder, "bfloat16") == folder, "not a finished conversion yet"
+    (folder / ".complete").write_text("")
+    assert embedded.weights_folder(folder, "float32") == folder
+    copy = embedded.weights_folder(folder, "bfloat16")
+    assert copy == folder / "bf16" and (copy / ".complete").is_file()
+    cast = load_file(copy / "model.safetensors")
+    assert {k: v.dtype for k, v in cast.items()} == dict.fromkeys(weights, torch.bfloat16)
+    assert all(torch.equal(cast[k], v.to(torch.bfloat16)) for k, v in weights.items()), "the same rounding as at load"
+    assert '"bfloat16"' in (copy / "config.json").read_text()
+    stamp = (copy / "model.safetensors").stat().st_mtime_ns
+    assert embedded.weights_folder(folder, "bfloat16") == copy
+    assert (copy / "model.safetensors").stat().st_mtime_ns == stamp, "made once"
+    elsewhere = tmp_path / "my-model"
+    elsewhere.mkdir()
+    (elsewhere / ".complete").write_text("")
+    assert embedded.weights_folder(elsewhere, "bfloat16") == elsewhere, "only the cache's own conversions are copied"
+
+
 # --- slow: the real embedded model --------------------------------------------------------------------------
 
 
@@ -223,6 +250,28 @@ def test_batched_greedy_matches_model_generate() -> None:
             )
         expected = lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
         assert ours[i].text == expected
+
+
+@pytest.mark.slow
+@needs_embedded
+def test_continuous_batching_matches_one_prompt_at_a_time() -> None:
+    """Two batch slots for five prompts: rows finish, free slots are refilled and the batch compacted; greedy
+    results are those of ``model.generate`` on each prompt alone."""
+    backend = LocalBackend("embedded", dtype="float32", batch_size=2)
+    params = GenParams(temperature=0.0, max_tokens=16)
+    ours = dict(backend.generate(PROMPTS, params))
+    lm = backend.loaded
+    for i, prompt in enumerate(PROMPTS):
+        ids = torch.tensor([backend._encode(prompt)])
+        with torch.inference_mode():
+            out = lm.model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=16,
+                pad_token_id=lm.stop_ids[0], eos_token_id=lm.stop_ids,
+            )  # fmt: skip
+        expected = lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+        assert ours[i].text == expected
+    stats = backend.batch_stats
+    assert stats.rows == len(PROMPTS) and 0 < stats.occupancy <= 1
 
 
 def test_sampling_seed_is_part_of_the_call_cache_key():

@@ -1,4 +1,4 @@
-"""The magics in a real IPython shell, each next to its plain-function twin in ``s3_magic.notebook``."""
+"""The magics in a real IPython shell, each next to its plain-function twin in ``s3_magic.twins``."""
 
 from __future__ import annotations
 
@@ -10,25 +10,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, needs_data, sst2_task
-from final_fakes import use_final_student
+from conftest import REPO, WordCountOptions, needs_data, sst2_task
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from s3_magic import notebook as nb
+from s3_magic import twins
 from s3_magic.errors import S3Error
+from s3_magic.student import register_student, unregister_student
 from s3_magic.views import base
 
 HEAVY = ("torch", "transformers", "ipywidgets", "pandas", "anthropic", "openai")
 MAGICS = ("s3_synthesize", "s3_rationales", "s3_iterate", "s3_train", "s3_final", "s3_errors", "s3_samples",
           "s3_review", "s3_status", "s3_runs", "s3_resume", "s3_export")  # fmt: skip
-
-
-@pytest.fixture
-def toy_student(monkeypatch):
-    """The word-count student, able to take the final step's recipes and to save a model folder."""
-    return use_final_student(monkeypatch)
 
 
 @pytest.fixture
@@ -40,12 +34,16 @@ def ip():
     for name in ("llm", "student_mode", "budget", "concurrency"):
         shell.run_line_magic("config", f"S3Magics.{name} = None")
     shell.run_line_magic("config", "S3Magics.widgets = 'auto'")
-    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
-    base.WIDGETS = None
+    shell.run_line_magic("config", "S3Magics.page_size = 10")
+    twins.STATE.session, twins.STATE.folder = None, "s3_runs"
+
+
+#: a twin's keyword -> its magic's long option, where they differ
+OPTION_OF = {"round_no": "round"}
 
 
 class Driver:
-    """Runs ``name`` either as the magic ``%s3_<name>`` or as ``s3_magic.notebook.<name>``."""
+    """Runs ``name`` either as the magic ``%s3_<name>`` or as ``s3_magic.twins.<name>``."""
 
     def __init__(self, path: str, shell: InteractiveShell) -> None:
         self.path, self.shell = path, shell
@@ -56,10 +54,10 @@ class Driver:
 
     def __call__(self, magic: str, /, *args, cell: str | None = None, **kwargs):
         if self.path == "function":
-            return getattr(nb, magic)(*(([cell] if cell else []) + list(args)), **kwargs)
+            return getattr(twins, magic)(*(([cell] if cell else []) + list(args)), **kwargs)
         words = [shlex.quote(str(a)) for a in args]
         for key, value in kwargs.items():
-            flag = "--" + key.replace("_", "-")
+            flag = "--" + OPTION_OF.get(key, key).replace("_", "-")
             for v in value if isinstance(value, list) else [value]:
                 words += [flag] if v is True else [] if v is False else [flag, shlex.quote(str(v))]
         line = " ".join(words)
@@ -74,7 +72,8 @@ def drive(request, ip):
 
 
 def task_yaml(**changes) -> str:
-    return yaml.safe_dump(sst2_task(**changes))
+    """A task with the word-count student able to take every final recipe and to save a model folder."""
+    return yaml.safe_dump(sst2_task(**{"student__mode": "wordcount_final", **changes}))
 
 
 def test_load_ext_is_light_and_registers_every_magic():
@@ -104,7 +103,7 @@ def test_each_magic_has_help_and_bad_options_are_usage_errors(ip):
             ip.run_line_magic("s3_iterate", line)
 
 
-def test_user_mistakes_are_one_line_usage_errors(ip, tmp_path, fake_llm, toy_student):
+def test_user_mistakes_are_one_line_usage_errors(ip, tmp_path, fake_llm):
     folder = f"--folder {tmp_path}"
     with pytest.raises(UsageError, match="no run yet") as err:
         ip.run_line_magic("s3_status", "")
@@ -126,19 +125,25 @@ def test_user_mistakes_are_one_line_usage_errors(ip, tmp_path, fake_llm, toy_stu
         ip.run_line_magic("s3_samples", "--label 'positive")
 
 
-def test_real_failures_propagate(ip, tmp_path, fake_llm, monkeypatch):
-    import s3_magic.engine.training as training
+@pytest.fixture
+def exploding_student():
+    """Student mode ``exploding``, registered for one test: making its student fails with a real error."""
 
-    def broken(ctx):
+    def broken(labels, model=""):
         raise RuntimeError("student exploded")
 
-    monkeypatch.setattr(training, "make_student", broken)
-    ip.run_cell_magic("s3_synthesize", f"--folder {tmp_path}", task_yaml())
+    register_student("exploding", broken, WordCountOptions)
+    yield "exploding"
+    unregister_student("exploding")
+
+
+def test_real_failures_propagate(ip, tmp_path, fake_llm, exploding_student):
+    ip.run_cell_magic("s3_synthesize", f"--folder {tmp_path}", task_yaml(student__mode=exploding_student))
     with pytest.raises(RuntimeError, match="student exploded"):
         ip.run_line_magic("s3_train", "")
 
 
-def test_config_traits_are_session_defaults(ip, tmp_path, fake_llm, toy_student):
+def test_config_traits_are_session_defaults(ip, tmp_path, fake_llm):
     task = sst2_task()
     task["llm"] = {"spec": "local:embedded"}
     ip.run_line_magic("config", "S3Magics.llm = 'fake:scripted'")
@@ -146,20 +151,20 @@ def test_config_traits_are_session_defaults(ip, tmp_path, fake_llm, toy_student)
     ip.run_line_magic("config", "S3Magics.budget = 1000000")
     ip.run_line_magic("config", f"S3Magics.folder = {str(tmp_path)!r}")
     ip.run_cell_magic("s3_synthesize", "--seed-examples 10", yaml.safe_dump(task))
-    s = nb.current()
+    s = twins.current()
     assert (s.task.llm.spec, s.task.student.mode, s.task.llm.budget_tokens) == ("fake:scripted", "fast", 10**6)
     assert s.store.folder == tmp_path and len(s.examples(kind="seed")) == 10
     ip.run_cell_magic("s3_synthesize", "--llm fake:other --budget 5000", yaml.safe_dump(task))
-    assert (nb.current().task.llm.spec, nb.current().task.llm.budget_tokens) == ("fake:other", 5000)
+    assert (twins.current().task.llm.spec, twins.current().task.llm.budget_tokens) == ("fake:other", 5000)
 
 
-def test_synthesize_shows_rationales_and_samples(drive, tmp_path, fake_llm, toy_student):
+def test_synthesize_shows_rationales_and_samples(drive, tmp_path, fake_llm):
     with capture_output() as cap:
         res = drive("synthesize", cell=task_yaml(), folder=tmp_path, name="run1")
-    s = nb.current()
+    s = twins.current()
     assert s.run_id == "run1" and len(s.examples(kind="seed")) == 40
     assert len(res.samples) == 40 and set(res.rationales["label"]) == {"negative", "positive"}
-    assert res.samples["text"].tolist() == [e["text"] for e in s.examples(round=0)]
+    assert res.samples["text"].tolist() == [e.text for e in s.examples(round_no=0)]
     bundle = drive.shell.display_formatter.format(res)[0]
     assert "seed samples: 40 examples" in bundle["text/plain"] and "<table" in bundle["text/html"]
     assert "rationales" in bundle["text/html"]
@@ -168,37 +173,37 @@ def test_synthesize_shows_rationales_and_samples(drive, tmp_path, fake_llm, toy_
         assert "  + [" in cap.stdout, "samples appear while generation runs"
 
 
-def test_rationales_edited_before_the_seed_data(drive, tmp_path, fake_llm, toy_student):
+def test_rationales_edited_before_the_seed_data(drive, tmp_path, fake_llm):
     res = drive("synthesize", cell=task_yaml(), folder=tmp_path, rationales_only=True)
-    assert not nb.current().examples() and len(res.rationales) == 12
+    assert not twins.current().examples() and len(res.rationales) == 12
     res = drive("rationales", label="positive", texts=["great acting", "a clever plot"]) if drive.path == "function" \
         else drive("rationales", label="positive", text=["great acting", "a clever plot"])  # fmt: skip
     assert res.rationales[res.rationales.label == "positive"].rationale.tolist() == ["great acting", "a clever plot"]
     drive("synthesize")
-    pos = nb.current().examples(kind="seed", label="positive")
-    assert pos and all(set(e["origin"]["rationales"]) <= {"great acting", "a clever plot"} for e in pos)
+    pos = twins.current().examples(kind="seed", label="positive")
+    assert pos and all(set(e.origin["rationales"]) <= {"great acting", "a clever plot"} for e in pos)
 
 
-def test_train_iterate_and_inspect_a_run(drive, tmp_path, fake_llm, toy_student):
+def test_train_iterate_and_inspect_a_run(drive, tmp_path, fake_llm):
     drive("synthesize", cell=task_yaml(), folder=tmp_path)
-    s = nb.current()
+    s = twins.current()
     res = drive("train")
     assert len(res.errors) == len(s.errors(0)) > 0 and res.rounds["status"].tolist() == ["evaluated"]
     with pytest.raises(drive.mistake, match="already evaluated"):
         drive("train")
     res = drive("iterate", rounds=1)
-    assert [r["round"] for r in s.rounds()] == [0, 1]
+    assert [r.round for r in s.rounds()] == [0, 1]
     assert res.errors["round"].unique().tolist() == [0] and res.errors["n_extrapolated"].sum() > 0
     html = drive.shell.display_formatter.format(res)[0]["text/html"]
     assert "<svg" in html and "validation errors" in html
-    err = drive("errors", round=0)
+    err = drive("errors", round_no=0)
     kids = err.extrapolated
     assert set(kids["origin"].map(lambda o: o["from_uid"])) <= set(err.errors["uid"])
     assert len(drive("errors").errors) == len(s.errors(1))
     pos = drive("samples", kind="extrapolated", label="positive")
     assert len(pos.samples) > 0 and set(pos.samples["label"]) == {"positive"}
     assert set(pos.samples["kind"]) == {"extrapolated"}
-    assert len(drive("samples", round=0, verdict="ok").samples) == 40
+    assert len(drive("samples", round_no=0, verdict="ok").samples) == 40
     with pytest.raises(drive.mistake, match="unknown label"):
         drive("samples", label="neutral")
     st = drive("status")
@@ -210,12 +215,12 @@ def test_train_iterate_and_inspect_a_run(drive, tmp_path, fake_llm, toy_student)
     assert len(out.read_text().splitlines()) == len(s.examples(accepted=True))
 
 
-def test_final_trains_and_shows_the_model_to_keep(drive, tmp_path, fake_llm, toy_student):
+def test_final_trains_and_shows_the_model_to_keep(drive, tmp_path, fake_llm):
     drive("synthesize", cell=task_yaml(), folder=tmp_path)
     with pytest.raises(drive.mistake, match="no round is evaluated yet; run the rounds first with %s3_iterate"):
         drive("final")
     drive("iterate", rounds=2)
-    s = nb.current()
+    s = twins.current()
     res = drive("final", out=tmp_path / "model")
     stored = s.final_result()
     assert res.value == stored and stored["path"] == str(tmp_path / "model") and stored["round"] == s.best_round()
@@ -234,11 +239,11 @@ def test_final_trains_and_shows_the_model_to_keep(drive, tmp_path, fake_llm, toy
     assert default.value["path"] == str(tmp_path / f"{s.run_id}-final"), "default: <run folder>/<run id>-final"
 
 
-def test_resume_opens_and_finishes_a_run(drive, tmp_path, fake_llm, toy_student):
+def test_resume_opens_and_finishes_a_run(drive, tmp_path, fake_llm):
     drive("synthesize", cell=task_yaml(), folder=tmp_path, name="first")
-    nb.STATE.session = None
+    twins.STATE.session = None
     res = drive("resume", "first", folder=tmp_path, run=True, budget=10**9)
-    s = nb.current()
+    s = twins.current()
     assert s.run_id == "first" and s.task.llm.budget_tokens == 10**9
     assert res.rounds["round"].tolist() == [0, 1, 2]
     assert s.store.get_run("first")["status"] == "finished"
@@ -246,7 +251,7 @@ def test_resume_opens_and_finishes_a_run(drive, tmp_path, fake_llm, toy_student)
         drive("resume", "nope", folder=tmp_path)
 
 
-def test_cell_output_is_displayed_as_text_html_or_widget(ip, tmp_path, fake_llm, toy_student):
+def test_cell_output_is_displayed_as_text_html_or_widget(ip, tmp_path, fake_llm):
     ip.run_cell_magic("s3_synthesize", f"--folder {tmp_path}", task_yaml(**{"sizes__rounds": 0}))
     with capture_output() as cap:
         ip.run_cell("%s3_status")
@@ -258,6 +263,20 @@ def test_cell_output_is_displayed_as_text_html_or_widget(ip, tmp_path, fake_llm,
     assert base.WIDGET_MIME in mimes, "a live progress widget is displayed while training"
     data = ip.display_formatter.format(res)[0]
     assert {base.WIDGET_MIME, "text/html", "text/plain"} <= set(data)
+    ip.run_line_magic("config", "S3Magics.widgets = 'off'")
+    res = ip.run_line_magic("s3_status", "")
+    assert set(ip.display_formatter.format(res)[0]) == {"text/html", "text/plain"}, "widgets off: HTML and text only"
+
+
+def test_page_size_and_widgets_reach_the_twins_as_arguments(ip, tmp_path, fake_llm):
+    ip.run_cell_magic("s3_synthesize", f"--folder {tmp_path}", task_yaml(**{"sizes__rounds": 0}))
+    ip.run_line_magic("config", "S3Magics.page_size = 3")
+    ip.run_line_magic("config", "S3Magics.widgets = 'on'")
+    res = ip.run_line_magic("s3_samples", "")
+    assert res.views[0].page_size == 3 and res.widgets is True
+    assert ip.run_line_magic("s3_samples", "--page-size 7").views[0].page_size == 7, "the option wins over the trait"
+    assert twins.STATE.page_size == 10 and twins.samples().views[0].page_size == 10, "the plain functions keep theirs"
+    assert twins.samples().widgets is None and not hasattr(base, "WIDGETS"), "no global display switch"
 
 
 def test_smoke_notebook_runs_headless(tmp_path, monkeypatch):

@@ -77,7 +77,7 @@ def execute(name: str, folder: Path):
 def only_run(folder: Path) -> Session:
     runs = RunStore(folder / "s3_runs").list_runs()
     assert len(runs) == 1, "the notebook made one run"
-    return Session.open(runs[0]["id"], folder=folder / "s3_runs")
+    return Session.open(runs[0].id, folder=folder / "s3_runs")
 
 
 @pytest.mark.slow
@@ -87,11 +87,11 @@ def test_quickstart_runs_headless(tmp_path):
         assert f"class='s3-view {css}'" in text, f"the {css} view is shown"
     s = only_run(tmp_path)
     rounds = SMALL["01_quickstart.ipynb"]["ROUNDS"]
-    assert [(r["round"], r["status"]) for r in s.rounds()] == [(r, "evaluated") for r in range(rounds + 1)]
+    assert [(r.round, r.status) for r in s.rounds()] == [(r, "evaluated") for r in range(rounds + 1)]
     assert s.task.llm.spec == "local:embedded" and s.task.student.mode == "finetune" and s.task.student.epochs == 1
     data = s.ctx.data
     assert len(data.validation) + len(data.check) == SMALL["01_quickstart.ipynb"]["VALIDATION"]
-    assert data.check and all(r["check_acc"] is not None for r in s.rounds()), "the check split is reported"
+    assert data.check and all(r.check_acc is not None for r in s.rounds()), "the check split is reported"
     final = s.final_result()
     assert final is not None and Path(final["path"], "config.json").is_file(), "%s3_final saved the model to keep"
     exported = [json.loads(line) for line in (tmp_path / "sst2_synthetic.jsonl").read_text().splitlines()]
@@ -104,12 +104,12 @@ def test_quickstart_runs_headless(tmp_path):
 def test_pair_task_notebook_rejects_weak_examples_before_the_next_round(tmp_path):
     _, text = execute("02_pair_task_review.ipynb", tmp_path)
     s = only_run(tmp_path)
-    assert s.task.kind == "pair" and [r["status"] for r in s.rounds()] == ["evaluated"] * 3
+    assert s.task.kind == "pair" and [r.status for r in s.rounds()] == ["evaluated"] * 3
     assert "fixed by the later rounds" in text and "s3-error-table" in text
-    rejected = [e for e in s.examples(round=1, kind="extrapolated") if not e["accepted"] and e["verdict"] == "ok"]
+    rejected = [e for e in s.examples(round_no=1, kind="extrapolated") if not e.accepted and e.verdict == "ok"]
     assert f"rejected {len(rejected)} of" in text, "the notebook's own rejections are stored in the run"
     accepted_then = len(s.examples(max_round=2, accepted=True))
-    assert s.rounds()[2]["n_train"] == accepted_then, "round 2 trained on accepted examples only"
+    assert s.rounds()[2].n_train == accepted_then, "round 2 trained on accepted examples only"
 
 
 @pytest.mark.slow

@@ -256,8 +256,9 @@ def _one_line_error(call) -> str:
         ("oracle:/no/such/pool.jsonl", {}, "does not exist"),
         ("oracle:POOL", {"pool": "/other.jsonl"}, "given twice"),
         ("oracle:POOL", {"temperature": 1}, "unknown option"),
-        ("oracle:POOL", {"limit": 0}, "limit must be at least 1"),
-        ("oracle:POOL", {"limit": "many"}, "limit must be an integer"),
+        ("oracle:POOL", {"limit": 0}, "limit must be a whole number >= 1 or null, got 0"),
+        ("oracle:POOL", {"limit": "many"}, "limit must be a whole number >= 1 or null, got 'many'"),
+        ("oracle:POOL", {"min_words": 6, "max_words": 3}, "max_words (3) must be at least min_words (6)"),
         ("oracle:POOL", {"near_duplicate": 2}, "near_duplicate"),
         ("oracle:POOL", {"labels": "negative"}, "labels must be a list"),
         ("oracle:POOL", {"text": ""}, "oracle option text"),
@@ -296,29 +297,29 @@ def _oracle_task(path: str) -> dict:
     })  # fmt: skip
 
 
-def test_s3_run_with_the_oracle_trains_on_pool_sentences_of_each_label(pool, tmp_path, toy_student):
+def test_s3_run_with_the_oracle_trains_on_pool_sentences_of_each_label(pool, tmp_path):
     path, rows = pool
     s = Session.create(_oracle_task(path), folder=tmp_path)
     result = s.run()
-    assert [r["round"] for r in result] == [0, 1] and all(r["status"] == "evaluated" for r in result)
+    assert [r.round for r in result] == [0, 1] and all(r.status == "evaluated" for r in result)
     examples = s.examples()
-    kinds = Counter(e["kind"] for e in examples)
+    kinds = Counter(e.kind for e in examples)
     assert kinds["seed"] == 20 and kinds["extrapolated"] > 0
     for e in examples:
-        assert e["backend"] == "oracle"
-        assert e["raw_output"] in rows[e["label"]], "every answer is a pool sentence of the example's label"
-        if e["accepted"]:
-            assert e["text"] == " ".join(e["raw_output"].split())
-    assert sum(e["accepted"] for e in examples) == len(examples), "real sentences pass every filter"
-    raw = [e["raw_output"] for e in examples]
+        assert e.backend == "oracle"
+        assert e.raw_output in rows[e.label], "every answer is a pool sentence of the example's label"
+        if e.accepted:
+            assert e.text == " ".join(e.raw_output.split())
+    assert sum(e.accepted for e in examples) == len(examples), "real sentences pass every filter"
+    raw = [e.raw_output for e in examples]
     assert len(set(raw)) == len(raw)
     gold = {e["uid"]: e["gold"] for e in s.errors(0)}
-    assert all(e["label"] == gold[e["origin"]["from_uid"]] for e in examples if e["kind"] == "extrapolated")
+    assert all(e.label == gold[e.origin["from_uid"]] for e in examples if e.kind == "extrapolated")
     usage = s.usage()
     assert usage["calls"] > 0 and usage["prompt_tokens"] == usage["completion_tokens"] == 0
 
 
-def test_a_resumed_oracle_run_goes_on_as_an_uninterrupted_one(pool, tmp_path, toy_student):
+def test_a_resumed_oracle_run_goes_on_as_an_uninterrupted_one(pool, tmp_path):
     path, _ = pool
     whole = Session.create(_oracle_task(path), folder=tmp_path / "whole")
     whole.run()
@@ -328,12 +329,12 @@ def test_a_resumed_oracle_run_goes_on_as_an_uninterrupted_one(pool, tmp_path, to
     first.close()  # the next process starts a new oracle, which learns the run's answers from the store
     resumed = Session.open(first.run_id, folder=tmp_path / "parts")
     resumed.run()
-    answers_of = lambda s: {e["gen_key"]: e["raw_output"] for e in s.examples()}  # noqa: E731
+    answers_of = lambda s: {e.gen_key: e.raw_output for e in s.examples()}  # noqa: E731
     assert any(k.startswith("r1:") for k in answers_of(whole))
     assert answers_of(resumed) == answers_of(whole)
 
 
-def test_pool_copies_of_validation_check_or_test_texts_are_rejected(pool, tmp_path, toy_student):
+def test_pool_copies_of_validation_check_or_test_texts_are_rejected(pool, tmp_path):
     """The pool is the caller's responsibility; the synthesis filters catch the copies a leaking pool makes."""
     _, rows = pool
     task = sst2_task(method="zerogen", **{"sizes__seed_examples": 30, "sizes__rounds": 0})
@@ -348,5 +349,5 @@ def test_pool_copies_of_validation_check_or_test_texts_are_rejected(pool, tmp_pa
     leaky = _write(tmp_path / "leaky.jsonl", records)
     s = Session.create({**task, "llm": {"spec": f"oracle:{leaky}", "options": {"min_words": 0}}}, folder=tmp_path)
     s.run()
-    verdicts = Counter(e["verdict"] for e in s.examples())
+    verdicts = Counter(e.verdict for e in s.examples())
     assert verdicts == {"ok": 12, "copies_validation": 6, "copies_check": 6, "copies_test": 6}

@@ -15,8 +15,8 @@ from s3_magic.cli import main
 from s3_magic.engine.context import make_backend
 from s3_magic.errors import BudgetExceeded, ConfigError
 from s3_magic.llm.prices import DEFAULT_MODELS, PRICES_AS_OF, Price, cost_usd, format_usd, listed_price, price_for
-from s3_magic.report import rounds_table
 from s3_magic.session import Session
+from s3_magic.summaries import rounds_table
 from s3_magic.task import TaskSpec
 
 #: a made-up price for the fake backend, high enough that its word-count tokens cost visible money
@@ -190,36 +190,36 @@ def test_dry_run_shows_dollars_for_claude_without_the_network(tmp_path, fake_llm
     assert "cost: – (anthropic:claude-unlisted has no listed price; set llm.options.price" in capsys.readouterr().out
 
 
-def test_rounds_and_status_show_what_each_round_cost(tmp_path, fake_llm, toy_student):
-    from s3_magic import notebook as nb
+def test_rounds_and_status_show_what_each_round_cost(tmp_path, fake_llm):
+    from s3_magic import twins
 
     try:
-        nb.synthesize(sst2_task(**{"sizes__rounds": 1, "llm__options": {"price": PRICE}}), folder=tmp_path)
-        s = nb.current()
+        twins.synthesize(sst2_task(**{"sizes__rounds": 1, "llm__options": {"price": PRICE}}), folder=tmp_path)
+        s = twins.current()
         s.run()
         rows = s.rounds()
-        assert [r["round"] for r in rows] == [0, 1]
+        assert [r.round for r in rows] == [0, 1]
         for r in rows:
-            assert r["cost_usd"] == pytest.approx((r["prompt_tokens"] * 100 + r["completion_tokens"] * 200) / 1e6)
-            assert r["cost_usd"] > 0
-        assert sum(r["cost_usd"] for r in rows) == pytest.approx(s.cost_usd()) and s.cost_usd() == pytest.approx(usd(s))
+            assert r.cost_usd == pytest.approx((r.prompt_tokens * 100 + r.completion_tokens * 200) / 1e6)
+            assert r.cost_usd > 0
+        assert sum(r.cost_usd for r in rows) == pytest.approx(s.cost_usd()) and s.cost_usd() == pytest.approx(usd(s))
         table = rounds_table(rows).splitlines()
         assert "cost" in table[0].split()
-        assert format_usd(rows[1]["cost_usd"]) in table[-1].split()
+        assert format_usd(rows[1].cost_usd) in table[-1].split()
         assert "cost" not in rounds_table(s.store.rounds(s.run_id)).splitlines()[0].split(), "stored rows carry no cost"
-        assert list(s.rounds_frame()["cost_usd"]) == [r["cost_usd"] for r in rows]
-        info = nb.status()._tables["run"][0]
+        assert list(s.rounds_frame()["cost_usd"]) == [r.cost_usd for r in rows]
+        info = twins.status()._tables["run"][0]
         assert info["cost"] == format_usd(s.cost_usd())
     finally:
-        nb.STATE.session = None
+        twins.STATE.session = None
 
 
 # -- the money budget ------------------------------------------------------------------------------------------
-def test_money_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_path, fake_llm, toy_student):
+def test_money_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_path, fake_llm):
     task = sst2_task(**{"sizes__rounds": 1, "llm__options": {"price": PRICE}})
     full = Session.create(task, folder=tmp_path / "full")
     full.run()
-    reference = sorted((e["gen_key"], e["text"]) for e in full.examples())
+    reference = sorted((e.gen_key, e.text) for e in full.examples())
     total = usd(full)
     calls_before = fake_calls()
 
@@ -245,12 +245,12 @@ def test_money_budget_stops_within_one_call_and_resumes_to_the_same_data(tmp_pat
     assert s.estimate()["budget_usd"] == 2 * total
     s.run()
     assert s.store.get_run("b")["status"] == "finished"
-    assert sorted((e["gen_key"], e["text"]) for e in s.examples()) == reference
+    assert sorted((e.gen_key, e.text) for e in s.examples()) == reference
     assert s.usage()["calls"] == fake_calls() - calls_before, "no call was paid twice"
     assert usd(s) == pytest.approx(total)
 
 
-def test_cli_money_budget_stop_then_resume(tmp_path, fake_llm, toy_student, capsys):
+def test_cli_money_budget_stop_then_resume(tmp_path, fake_llm, capsys):
     task = tmp_path / "task.yaml"
     task.write_text(yaml.safe_dump(sst2_task(**{"sizes__rounds": 1, "llm__options": {"price": PRICE}})))
     folder = str(tmp_path / "runs")
@@ -269,19 +269,19 @@ def test_cli_money_budget_stop_then_resume(tmp_path, fake_llm, toy_student, caps
     assert s.usage()["calls"] == fake_calls() and s.task.llm.budget_usd == 1000.0
 
 
-def test_magics_take_a_money_budget(shell, tmp_path, fake_llm, toy_student):
+def test_magics_take_a_money_budget(shell, tmp_path, fake_llm):
     from IPython.utils.capture import capture_output
 
-    from s3_magic import notebook as nb
+    from s3_magic import twins
 
     cell = yaml.safe_dump(sst2_task(**{"llm__options": {"price": PRICE}}))
     try:
         shell.run_line_magic("config", "S3Magics.budget_usd = 1000.0")
         with capture_output():
             shell.run_cell_magic("s3_synthesize", f"--folder {tmp_path} --seed-examples 4", cell)
-        assert nb.current().task.llm.budget_usd == 1000.0, "the trait is the default"
+        assert twins.current().task.llm.budget_usd == 1000.0, "the trait is the default"
         with capture_output():
             shell.run_cell_magic("s3_synthesize", f"--folder {tmp_path} --seed-examples 4 --budget-usd 2.5", cell)
-        assert nb.current().task.llm.budget_usd == 2.5, "the option wins over the trait"
+        assert twins.current().task.llm.budget_usd == 2.5, "the option wins over the trait"
     finally:
         shell.run_line_magic("config", "S3Magics.budget_usd = None")

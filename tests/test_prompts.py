@@ -7,14 +7,13 @@ import json
 import re
 
 import pytest
-from conftest import fake_calls
+from conftest import FAKE, fake_calls
 
 from s3_magic.engine.rationales import demonstration_uids
 from s3_magic.engine.seed import plan_seed
 from s3_magic.errors import ConfigError
 from s3_magic.example import Example
 from s3_magic.llm.base import Prompt
-from s3_magic.llm.fake import FakeBackend
 from s3_magic.prompts import _KNOWN, PAIR, SINGLE, Prompts
 from s3_magic.session import Session
 from s3_magic.task import TaskSpec
@@ -229,12 +228,14 @@ def topic_task(tmp_path, **sizes) -> dict:
         "sizes": {"rationales_per_label": 6, "rationales_per_example": 2, "seed_examples": 24,
                   "examples_per_error": 1, "rounds": 1, **sizes},
         "llm": {"spec": "fake:scripted"},
+        "student": {"mode": "wordcount"},
         "prompts": {"text_kind": "news article"},
     }  # fmt: skip
 
 
 def sent_prompts() -> list[Prompt]:
-    return [p for b in FakeBackend.instances for p in b.history]
+    """The prompts the ``fake`` backends answered since the ``fake_llm`` fixture started."""
+    return [p for b in FAKE.instances for p in b.history]
 
 
 def test_seed_prompts_show_real_validation_examples_and_record_them(tmp_path, fake_llm):
@@ -245,16 +246,16 @@ def test_seed_prompts_show_real_validation_examples_and_record_them(tmp_path, fa
     assert len(seeds) == 24
     prompts = {p.sample: p for p in sent_prompts()}
     for row in seeds:
-        uids = row["origin"]["demonstrations"]
+        uids = row.origin["demonstrations"]
         assert len(uids) == 2 and len(set(uids)) == 2
-        assert all(val[u].label == row["label"] for u in uids), "demonstrations have the example's label"
-        msgs = prompts[row["gen_key"]].messages
+        assert all(val[u].label == row.label for u in uids), "demonstrations have the example's label"
+        msgs = prompts[row.gen_key].messages
         assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
         assert [m["content"] for m in msgs[1::2]] == [val[u].text for u in uids]
-        assert msgs[-1]["content"].startswith(f"Write a {row['label']} news article that talks about: ")
-        assert row["origin"]["rationales"], "rationales are still used"
-        assert row["origin"]["rationale_demonstrations"] == [], "the rationale prompts showed no examples"
-    shown = {u for row in seeds for u in row["origin"]["demonstrations"]}
+        assert msgs[-1]["content"].startswith(f"Write a {row.label} news article that talks about: ")
+        assert row.origin["rationales"], "rationales are still used"
+        assert row.origin["rationale_demonstrations"] == [], "the rationale prompts showed no examples"
+    shown = {u for row in seeds for u in row.origin["demonstrations"]}
     assert len(shown) > 10, "each prompt draws its own demonstrations"
 
 
@@ -299,13 +300,13 @@ def test_rationale_prompts_show_real_examples_and_the_seeds_record_them(tmp_path
     assert rows and all(len(demonstration_uids(r["source"])) == 3 for r in rows)
     assert all(val[u].label == r["label"] for r in rows for u in demonstration_uids(r["source"]))
     for row in s.examples(kind="seed"):
-        uids = row["origin"]["rationale_demonstrations"]
-        assert uids and all(val[u].label == row["label"] for u in uids)
+        uids = row.origin["rationale_demonstrations"]
+        assert uids and all(val[u].label == row.label for u in uids)
     # a rationale edited by the user carries no demonstrations
     s2 = Session.create(topic_task(tmp_path, rationale_demonstrations=3), folder=tmp_path / "edited")
     s2.set_rationales("Sports", ["a cup final", "a transfer"])
     s2.synthesize()
-    assert all(r["origin"]["rationale_demonstrations"] == [] for r in s2.examples(kind="seed", label="Sports"))
+    assert all(r.origin["rationale_demonstrations"] == [] for r in s2.examples(kind="seed", label="Sports"))
 
 
 def test_rationales_that_copy_a_shown_example_are_dropped(tmp_path, fake_llm):
@@ -316,14 +317,14 @@ def test_rationales_that_copy_a_shown_example_are_dropped(tmp_path, fake_llm):
             return f"1. {copied}\n2. a cup final\n3. a transfer deal\n4. record profits\n5. a new phone\n6. an election"
         return "A plain made up example text about things."
 
-    FakeBackend.default_responder = reply
+    fake_llm.responder = reply
     s = Session.create(topic_task(tmp_path, rationale_demonstrations=1), folder=tmp_path)
     rats = s.generate_rationales()
     assert all(not any("VALTEXT" in r for r in v) for v in rats.values())
     assert rats["Sports"][:2] == ["a cup final", "a transfer deal"]
 
 
-def test_no_check_or_test_text_reaches_any_prompt(tmp_path, fake_llm, toy_student):
+def test_no_check_or_test_text_reaches_any_prompt(tmp_path, fake_llm):
     s = Session.create(topic_task(tmp_path, demonstrations=3, rationale_demonstrations=3), folder=tmp_path / "runs")
     s.run()
     data = s.ctx.data
@@ -334,7 +335,7 @@ def test_no_check_or_test_text_reaches_any_prompt(tmp_path, fake_llm, toy_studen
     assert "TESTTEXT" not in sent
     for e in data.check:
         assert e.text not in sent, f"check example {e.uid} was shown to the LLM"
-    shown = {u for row in s.examples(kind="seed") for u in row["origin"]["demonstrations"]}
+    shown = {u for row in s.examples(kind="seed") for u in row.origin["demonstrations"]}
     shown |= {u for r in s.store.rationales(s.run_id) for u in demonstration_uids(r["source"])}
     assert shown <= {e.uid for e in data.validation}
 
@@ -351,6 +352,7 @@ def pair_task(tmp_path, **sizes) -> dict:
         "test": {"path": write_jsonl(tmp_path / "ptest.jsonl", test), "text": "a", "text_b": "b"},
         "sizes": {"rationales_per_example": 0, "seed_examples": 16, "examples_per_error": 1, "rounds": 0, **sizes},
         "llm": {"spec": "fake:scripted"},
+        "student": {"mode": "wordcount"},
         "prompts": {"first_name": "Premise"},
     }
 
@@ -363,14 +365,14 @@ def test_pair_seed_demonstrations_are_real_pairs_of_the_label(tmp_path, fake_llm
     seeds = s.examples(kind="seed")
     assert len(seeds) == 16
     for row in seeds:
-        uids = row["origin"]["demonstrations"]
-        assert len(uids) == 2 and all(val[u].label == row["label"] for u in uids)
-        msgs = prompts[row["gen_key"]].messages
+        uids = row.origin["demonstrations"]
+        assert len(uids) == 2 and all(val[u].label == row.label for u in uids)
+        msgs = prompts[row.gen_key].messages
         assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
         for (ask, answer), uid in zip(zip(msgs[0:4:2], msgs[1:4:2], strict=True), uids, strict=True):
             assert ask["content"].startswith(f"Premise: {val[uid].text}\n") and answer["content"] == val[uid].text_b
-        assert msgs[-1]["content"].startswith(f"Premise: {row['text']}\n"), "the last request holds the context"
-        assert row["text"] not in {val[u].text for u in uids}, "no demonstration shares the context's premise"
+        assert msgs[-1]["content"].startswith(f"Premise: {row.text}\n"), "the last request holds the context"
+        assert row.text not in {val[u].text for u in uids}, "no demonstration shares the context's premise"
     sent = "\n".join(m["content"] for p in sent_prompts() for m in p.messages)
     assert "TESTPREM" not in sent and "TESTHYP" not in sent
     assert all(e.text not in sent and e.text_b not in sent for e in s.ctx.data.check)

@@ -21,7 +21,7 @@ def test_every_public_name_resolves_without_heavy_imports():
         s3_magic.RunContext  # noqa: B018
 
 
-def test_run_ids_folder_and_status(tmp_path, fake_llm, toy_student):
+def test_run_ids_folder_and_status(tmp_path, fake_llm):
     assert Session.run_ids(tmp_path) == [] and not (tmp_path / "s3.sqlite").exists(), "reading writes nothing"
     with Session.create(sst2_task(), folder=tmp_path, name="b") as s:
         assert s.folder == tmp_path and s.status == "created"
@@ -34,7 +34,7 @@ def test_run_ids_folder_and_status(tmp_path, fake_llm, toy_student):
         assert s.status == "finished"
 
 
-def test_extrapolate_makes_the_next_rounds_data_without_training(tmp_path, fake_llm, toy_student):
+def test_extrapolate_makes_the_next_rounds_data_without_training(tmp_path, fake_llm):
     s = Session.create(sst2_task(), folder=tmp_path)
     with pytest.raises(StoreError, match="round 0 is not evaluated"):
         s.extrapolate()
@@ -44,20 +44,20 @@ def test_extrapolate_makes_the_next_rounds_data_without_training(tmp_path, fake_
     s.train()
     calls = fake_calls()
     stats = s.extrapolate()
-    assert stats["llm_calls"] == fake_calls() - calls > 0 and stats["new_accepted"] > 0
+    assert stats.llm_calls == fake_calls() - calls > 0 and stats.new_accepted > 0
     assert s.next_round() == 1, "round 1 has data and waits for training"
-    assert [r["status"] for r in s.rounds()] == ["evaluated", "generated"]
-    assert len(s.examples(round=1, accepted=True)) == stats["new_accepted"]
-    assert s.extrapolate() == stats and fake_calls() == calls + stats["llm_calls"], "made once"
+    assert [r.status for r in s.rounds()] == ["evaluated", "generated"]
+    assert len(s.examples(round_no=1, accepted=True)) == stats.new_accepted
+    assert s.extrapolate() == stats and fake_calls() == calls + stats.llm_calls, "made once"
     s.train()
-    assert [r["status"] for r in s.rounds()] == ["evaluated", "evaluated"]
+    assert [r.status for r in s.rounds()] == ["evaluated", "evaluated"]
     gold = Session.create(sst2_task(method="gold", gold={"path": sst2_task()["validation"]["path"], "limit": 20}),
                           folder=tmp_path)  # fmt: skip
     with pytest.raises(ConfigError, match="only the s3 method"):
         gold.extrapolate()
 
 
-def test_training_examples_are_what_each_round_trains_on(tmp_path, fake_llm, toy_student):
+def test_training_examples_are_what_each_round_trains_on(tmp_path, fake_llm):
     s = Session.create(sst2_task(), folder=tmp_path)
     assert s.training_examples() == [], "nothing evaluated yet"
     s.synthesize()
@@ -65,19 +65,19 @@ def test_training_examples_are_what_each_round_trains_on(tmp_path, fake_llm, toy
     s.iterate(1)
     seed = s.training_examples(0)
     assert seed and all(isinstance(e, Example) for e in seed)
-    assert {e.text for e in seed} == {r["text"] for r in s.examples(max_round=0, accepted=True)}
+    assert {e.text for e in seed} == {r.text for r in s.examples(max_round=0, accepted=True)}
     both = s.training_examples()
-    assert both == s.training_examples(1) and len(both) == s.rounds()[1]["n_train"]
+    assert both == s.training_examples(1) and len(both) == s.rounds()[1].n_train
     assert {e.text for e in both} > {e.text for e in seed}
-    rejected = s.examples(round=1, accepted=True)[0]
-    s.accept(rejected["id"], False)
-    s.edit(seed_id := s.examples(round=0, accepted=True)[0]["id"], "an edited and rather long sentence about it")
+    rejected = s.examples(round_no=1, accepted=True)[0]
+    s.accept(rejected.id, False)
+    s.edit(seed_id := s.examples(round_no=0, accepted=True)[0].id, "an edited and rather long sentence about it")
     now = s.training_examples(1)
-    assert len(now) == len(both) - 1 and f"syn:{rejected['id']}" not in {e.uid for e in now}
+    assert len(now) == len(both) - 1 and f"syn:{rejected.id}" not in {e.uid for e in now}
     assert next(e.text for e in now if e.uid == f"syn:{seed_id}") == "an edited and rather long sentence about it"
 
 
-def test_fit_recipe_trains_one_recipe_without_storing_anything(tmp_path, fake_llm, toy_student):
+def test_fit_recipe_trains_one_recipe_without_storing_anything(tmp_path, fake_llm):
     s = Session.create(sst2_task(), folder=tmp_path)
     s.run()
     rows = s.rounds()

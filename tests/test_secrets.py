@@ -51,7 +51,7 @@ def provider(request, monkeypatch) -> Provider:
     return request.param
 
 
-def test_planted_key_never_shows_anywhere(provider, tmp_path, monkeypatch, toy_student, capsys, caplog, shell):
+def test_planted_key_never_shows_anywhere(provider, tmp_path, monkeypatch, capsys, caplog, shell):
     key = PLANTED[provider.name]
     caplog.set_level(logging.DEBUG)
     server = Server(provider.reply, answer=engine_answer)

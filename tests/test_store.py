@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from s3_magic.errors import StoreError
+from s3_magic.records import Round
 from s3_magic.store import RunStore
 
 
@@ -21,11 +22,11 @@ def test_examples_are_unique_per_gen_key_and_keep_provenance(tmp_path):
                            origin={}, verdict="ok", accepted=1)  # fmt: skip
     assert first is not None and again is None
     rows = st.examples(run)
-    assert len(rows) == 1 and rows[0]["text"] == "a" and rows[0]["origin"] == {"rationales": ["x"]}
+    assert len(rows) == 1 and rows[0].text == "a" and rows[0].origin == {"rationales": ["x"]}
     st.set_accepted(first, False)
     assert st.examples(run, accepted=True) == []
     st.edit_example(first, "edited")
-    assert st.examples(run)[0]["text"] == "edited" and st.examples(run)[0]["edited"] == 1
+    assert st.examples(run)[0].text == "edited" and st.examples(run)[0].edited
     assert st.integrity_check() == []
 
 
@@ -35,7 +36,7 @@ def test_runs_listing_status_and_unknown_run(tmp_path):
     with pytest.raises(StoreError, match="already exists"):
         st.create_run("t", {"spec": {}}, run_id="one")
     st.set_run_status(a, "finished")
-    assert st.list_runs()[0]["status"] == "finished"
+    assert st.list_runs()[0].status == "finished"
     with pytest.raises(StoreError, match="recent runs: one"):
         st.get_run("two")
 
@@ -43,13 +44,13 @@ def test_runs_listing_status_and_unknown_run(tmp_path):
 def test_evaluation_and_cache_persist_across_connections(tmp_path):
     st = RunStore(tmp_path)
     run = st.create_run("t", {"spec": {}})
-    st.save_evaluation(run, 0, [{"uid": "val:1", "text": "x", "gold": "pos", "pred": "neg", "confidence": 0.9}],
-                       {"val_acc": 0.5})  # fmt: skip
+    st.save_evaluation(run, [{"uid": "val:1", "text": "x", "gold": "pos", "pred": "neg", "confidence": 0.9}],
+                       Round(0, "evaluated", val_acc=0.5))  # fmt: skip
     st.cache_put("k", backend="fake", model="m", params="{}", prompt_hash="h", sample="0", text="out",
                  prompt_tokens=3, completion_tokens=4, run_id=run, step="r0:seed")  # fmt: skip
     st.close()
     st2 = RunStore(tmp_path)
-    assert st2.round_state(run, 0) == ("evaluated", {"val_acc": 0.5})
+    assert st2.get_round(run, 0) == Round(0, "evaluated", val_acc=0.5) and st2.get_round(run, 1) is None
     assert st2.errors(run, 0)[0]["pred"] == "neg"
     assert st2.cache_get("k")["text"] == "out"
     assert st2.usage(run) == {"calls": 1, "prompt_tokens": 3, "completion_tokens": 4}
@@ -82,7 +83,7 @@ def test_a_folder_from_schema_version_1_gains_the_run_owner(tmp_path):
     st.claim_run("old")
     run = st.get_run("old")
     assert (run["status"], run["owner_pid"]) == ("running", os.getpid())
-    assert [r["id"] for r in st.list_runs()] == ["old"]
+    assert [r.id for r in st.list_runs()] == ["old"]
     assert st._q("SELECT value FROM meta WHERE key = 'schema_version'")[0][0] == "2"
 
 

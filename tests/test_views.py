@@ -7,9 +7,9 @@ from itertools import pairwise
 
 import pytest
 from conftest import sst2_task
-from final_fakes import use_final_student
 
-from s3_magic import notebook as nb
+from s3_magic import twins
+from s3_magic.records import Round
 from s3_magic.views import base
 from s3_magic.views.chart import RoundChart, spread
 from s3_magic.views.errors import ErrorTable
@@ -25,45 +25,44 @@ pytest.importorskip("ipywidgets")
 @pytest.fixture(autouse=True)
 def fresh_state():
     yield
-    nb.STATE.session, nb.STATE.folder = None, "s3_runs"
-    base.WIDGETS = None
-
-
-@pytest.fixture
-def toy_student(monkeypatch):
-    """The word-count student, able to take the final step's recipes and to save a model folder."""
-    return use_final_student(monkeypatch)
+    twins.STATE.session, twins.STATE.folder = None, "s3_runs"
 
 
 def start(tmp_path, **changes):
-    return nb.synthesize(sst2_task(**changes), folder=tmp_path)
+    """A run with the word-count student able to take every final recipe and to save a model folder."""
+    return twins.synthesize(sst2_task(**{"student__mode": "wordcount_final", **changes}), folder=tmp_path)
 
 
-def test_clicking_reject_excludes_examples_from_the_next_training(tmp_path, fake_llm, toy_student):
+def evaluated(rows: list[dict]) -> list[Round]:
+    """Evaluated rounds with the given stats."""
+    return [Round(status="evaluated", **r) for r in rows]
+
+
+def test_clicking_reject_excludes_examples_from_the_next_training(tmp_path, fake_llm):
     start(tmp_path, **{"sizes__rounds": 0})
-    s = nb.current()
+    s = twins.current()
     accepted = len(s.examples(accepted=True))
-    panel = nb.review(round=0, page_size=10).views[0]
+    panel = twins.review(round_no=0, page_size=10).views[0]
     assert isinstance(panel, ReviewPanel)
     panel.widget()
     ids = [r["id"] for r in panel.rows[:5]]
     for i in ids:
         panel.controls[f"reject:{i}"].click()
-    stored = {e["id"]: e["accepted"] for e in s.examples()}
-    assert [stored[i] for i in ids] == [0] * 5, "each click is saved to the run store at once"
+    stored = {e.id: e.accepted for e in s.examples()}
+    assert [stored[i] for i in ids] == [False] * 5, "each click is saved to the run store at once"
     panel.controls[f"accept:{ids[0]}"].click()  # changed my mind about one
     panel.controls[f"text:{ids[1]}"].value = "an edited review that is fine"
     panel.controls[f"save:{ids[1]}"].click()
-    edited = next(e for e in s.examples() if e["id"] == ids[1])
-    assert (edited["text"], edited["edited"]) == ("an edited review that is fine", 1)
+    edited = next(e for e in s.examples() if e.id == ids[1])
+    assert (edited.text, edited.edited) == ("an edited review that is fine", True)
     assert f"{accepted - 4} accepted, 4 rejected" in panel.controls["head"].value
-    res = nb.train()
+    res = twins.train()
     assert res.rounds["n_train"].tolist() == [accepted - 4]
 
 
-def test_review_pages(tmp_path, fake_llm, toy_student):
+def test_review_pages(tmp_path, fake_llm):
     start(tmp_path, **{"sizes__rounds": 0})
-    panel = nb.review(page_size=15).views[0]
+    panel = twins.review(page_size=15).views[0]
     panel.widget()
     first = {k for k in panel.controls if k.startswith("reject:")}
     panel.controls["next"].click()
@@ -71,7 +70,7 @@ def test_review_pages(tmp_path, fake_llm, toy_student):
     assert len(first) == 15 and len(second) == 15 and panel.page == 1
 
 
-def test_sample_browser_filters_and_pages(tmp_path, fake_llm, toy_student):
+def test_sample_browser_filters_and_pages(tmp_path, fake_llm):
     res = start(tmp_path, **{"sizes__rounds": 0})
     browser = res.views[-1]
     assert isinstance(browser, SampleBrowser) and browser.page_size == 10
@@ -88,11 +87,11 @@ def test_sample_browser_filters_and_pages(tmp_path, fake_llm, toy_student):
     assert browser.page == 0 and "40 examples" in body.value
 
 
-def test_error_table_shows_and_reviews_extrapolations(tmp_path, fake_llm, toy_student):
+def test_error_table_shows_and_reviews_extrapolations(tmp_path, fake_llm):
     start(tmp_path)
-    nb.iterate(rounds=1)
-    s = nb.current()
-    table = nb.errors(round=0).views[0]
+    twins.iterate(rounds=1)
+    s = twins.current()
+    table = twins.errors(round_no=0).views[0]
     assert isinstance(table, ErrorTable)
     uid = next(u for u in (e["uid"] for e in table.errors) if table.children.get(u))
     kid = table.children[uid][0]
@@ -101,22 +100,22 @@ def test_error_table_shows_and_reviews_extrapolations(tmp_path, fake_llm, toy_st
     assert f"({uid})" in text and "↳ [ok]" in text and "<ul" in html
     table.widget()
     table.controls[f"{uid}:reject:{kid['id']}"].click()
-    assert not next(e for e in s.examples() if e["id"] == kid["id"])["accepted"]
+    assert not next(e for e in s.examples() if e.id == kid["id"]).accepted
 
 
-def test_rationale_editor_replaces_rationales_before_seeding(tmp_path, fake_llm, toy_student):
-    res = nb.synthesize(sst2_task(), folder=tmp_path, rationales_only=True)
+def test_rationale_editor_replaces_rationales_before_seeding(tmp_path, fake_llm):
+    res = twins.synthesize(sst2_task(), folder=tmp_path, rationales_only=True)
     editor = res.views[0]
     assert isinstance(editor, RationaleEditor) and editor.on_save is not None
     editor.widget()
     editor.controls["text:negative"].value = "clumsy editing\n\n  a dull plot  \n"
     editor.controls["save:negative"].click()
-    assert nb.current().rationales["negative"] == ["clumsy editing", "a dull plot"]
+    assert twins.current().rationales["negative"] == ["clumsy editing", "a dull plot"]
     assert "saved 2" in editor.controls["status:negative"].value
-    nb.synthesize()
-    neg = nb.current().examples(kind="seed", label="negative")
-    assert all(set(e["origin"]["rationales"]) <= {"clumsy editing", "a dull plot"} for e in neg)
-    assert nb.rationales().views[0].on_save is None, "after seeding the editor is read-only"
+    twins.synthesize()
+    neg = twins.current().examples(kind="seed", label="negative")
+    assert all(set(e.origin["rationales"]) <= {"clumsy editing", "a dull plot"} for e in neg)
+    assert twins.rationales().views[0].on_save is None, "after seeding the editor is read-only"
 
 
 def test_round_chart_draws_validation_and_test_accuracy():
@@ -124,11 +123,11 @@ def test_round_chart_draws_validation_and_test_accuracy():
         {"round": 0, "val_acc": 0.6, "test_acc": 0.55, "n_train": 40},
         {"round": 1, "val_acc": 0.7, "test_acc": 0.65, "n_train": 100},
     ]
-    svg = RoundChart(rows).to_html()
+    svg = RoundChart(evaluated(rows)).to_html()
     assert svg.startswith("<svg") and svg.count("<polyline") == 2 and "test 65.0%" in svg and "100" in svg
-    only_val = RoundChart([{k: v for k, v in r.items() if k != "test_acc"} for r in rows]).to_html()
+    only_val = RoundChart(evaluated([{k: v for k, v in r.items() if k != "test_acc"} for r in rows])).to_html()
     assert only_val.count("<polyline") == 1 and "validation 70.0%" in only_val
-    assert "no evaluated rounds" in RoundChart([{"round": 0, "status": "generated"}]).to_html()
+    assert "no evaluated rounds" in RoundChart([Round(0, "generated")]).to_html()
 
 
 def end_labels(svg: str) -> dict[str, tuple[float, str]]:
@@ -140,7 +139,7 @@ def end_labels(svg: str) -> dict[str, tuple[float, str]]:
 def test_round_chart_end_labels_never_overlap():
     rows = [{"round": 0, "val_acc": 0.70, "test_acc": 0.70, "n_train": 40},
             {"round": 1, "val_acc": 0.771, "test_acc": 0.77, "n_train": 90}]  # fmt: skip
-    ys = [y for y, _ in end_labels(RoundChart(rows).to_html()).values()]
+    ys = [y for y, _ in end_labels(RoundChart(evaluated(rows)).to_html()).values()]
     assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 12
     assert spread([50.0, 120.0]) == [50.0, 120.0], "labels far apart stay at their points"
 
@@ -149,7 +148,7 @@ def test_round_chart_draws_check_accuracy_as_a_third_series_and_marks_the_best_r
     rows = [{"round": 0, "val_acc": 0.70, "check_acc": 0.701, "test_acc": 0.699, "n_train": 40},
             {"round": 1, "val_acc": 0.772, "check_acc": 0.77, "test_acc": 0.771, "n_train": 90},
             {"round": 2, "val_acc": 0.815, "check_acc": 0.76, "test_acc": 0.75, "n_train": 130}]  # fmt: skip
-    svg = RoundChart(rows).to_html()
+    svg = RoundChart(evaluated(rows)).to_html()
     assert svg.count("<polyline") == 3 and "check 76.0%" in svg and "class='best'" not in svg
     labels = end_labels(svg)
     assert set(labels) == {"validation", "check", "test"}
@@ -157,60 +156,58 @@ def test_round_chart_draws_check_accuracy_as_a_third_series_and_marks_the_best_r
     ys = sorted(y for y, _ in labels.values())
     assert all(b - a >= 12 for a, b in pairwise(ys)), "the three end labels never overlap"
     close = [{**r, "val_acc": r["check_acc"], "test_acc": r["check_acc"]} for r in rows]  # all three on one point
-    ys = sorted(y for y, _ in end_labels(RoundChart(close).to_html()).values())
+    ys = sorted(y for y, _ in end_labels(RoundChart(evaluated(close)).to_html()).values())
     assert len(ys) == 3 and all(b - a >= 12 for a, b in pairwise(ys))
-    best = RoundChart(rows, best=1).to_html()
+    best = RoundChart(evaluated(rows), best=1).to_html()
     ring = re.search(r"<circle class='best' cx='([\d.]+)' cy='([\d.]+)' r='6' fill='none' stroke='(#[0-9a-f]+)'", best)
     assert ring and ring.group(3) == labels["check"][1] and "best round by check accuracy" in best
     points = re.findall(rf"<circle cx='([\d.]+)' cy='([\d.]+)' r='3' fill='{ring.group(3)}'/>", best)
     assert points[1] == (ring.group(1), ring.group(2)), "the ring sits on round 1's check point"
     plain = [{k: v for k, v in r.items() if k != "check_acc"} for r in rows]
-    assert "best round by validation accuracy" in RoundChart(plain, best=2).to_html()
-    assert "check acc" in RoundChart(rows).to_text()
+    assert "best round by validation accuracy" in RoundChart(evaluated(plain), best=2).to_html()
+    assert "check acc" in RoundChart(evaluated(rows)).to_text()
 
 
-def test_headings_lead_with_check_accuracy_and_fall_back_to_validation(tmp_path, fake_llm, toy_student):
+def test_headings_lead_with_check_accuracy_and_fall_back_to_validation(tmp_path, fake_llm):
     start(tmp_path / "a")
-    res = nb.train()
+    res = twins.train()
     row = res.rounds.iloc[0]
     assert f"round 0: check accuracy {100 * row.check_acc:.1f}% (validation {100 * row.val_acc:.1f}%, optimistic" \
         in res.heading  # fmt: skip
-    res = nb.iterate(rounds=1)
-    assert res.heading.startswith("round 1: check accuracy ") and "check_acc" in nb.current().rounds_frame()
-    best = nb.current().best_round()
-    status = nb.status()
+    res = twins.iterate(rounds=1)
+    assert res.heading.startswith("round 1: check accuracy ") and "check_acc" in twins.current().rounds_frame()
+    best = twins.current().best_round()
+    status = twins.status()
     assert f"best round {best}: check accuracy" in status.heading
-    assert "class='best'" in nb.status()._repr_mimebundle_()["text/html"]
+    assert "class='best'" in twins.status()._repr_mimebundle_()["text/html"]
     start(tmp_path / "b", **{"check__fraction": 0})
-    res = nb.train()
+    res = twins.train()
     assert "round 0: validation accuracy " in res.heading and "check" not in res.heading
     assert "check acc" not in repr(res)
 
 
-def test_progress_view_drives_a_bar_and_a_live_sample_list(tmp_path, fake_llm, toy_student):
+def test_progress_view_drives_a_bar_and_a_live_sample_list(tmp_path, fake_llm):
     live = ProgressView(live=True)
-    nb.synthesize(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path, reporter=live)
+    twins.synthesize(sst2_task(**{"sizes__rounds": 0}), folder=tmp_path, reporter=live)
     bar = live.controls["bar"]
     assert bar.value == bar.max == 40 and live.controls["label"].value == "40/40"
     newest = [r for r in live.samples if r["accepted"]][-1]["text"]
     assert "40 accepted so far" in live.controls["samples"].value and newest in live.controls["samples"].value
     lines: list[str] = []
     text = ProgressView(live=False, out=lines.append)
-    nb.train(reporter=text)
+    twins.train(reporter=text)
     assert any("training the student" in line for line in lines)
 
 
 def test_views_fall_back_to_text_and_html_without_widgets():
     rows = [{"id": 1, "round": 0, "kind": "seed", "label": "positive", "verdict": "ok", "accepted": 1,
              "text": "a <b>bold</b> claim"}]  # fmt: skip
-    base.WIDGETS = False
     for view in (SampleBrowser(rows), ReviewPanel(rows, lambda *a: None, lambda *a: None), RoundChart([])):
-        data = view._repr_mimebundle_()
-        assert set(data) == {"text/plain", "text/html"}
+        assert set(view._repr_mimebundle_()) == {"text/plain", "text/html"}, "no kernel here: no widget"
+        assert set(base.bundle([view], widgets=False)) == {"text/plain", "text/html"}
     html = SampleBrowser(rows)._repr_mimebundle_()["text/html"]
     assert "&lt;b&gt;bold" in html, "user text is escaped"
-    base.WIDGETS = True
-    assert base.WIDGET_MIME in SampleBrowser(rows)._repr_mimebundle_()
+    assert base.WIDGET_MIME in base.bundle([SampleBrowser(rows)], widgets=True)
 
 
 def test_views_carry_stable_css_classes_in_widgets_and_html():
@@ -226,5 +223,4 @@ def test_views_carry_stable_css_classes_in_widgets_and_html():
     }
     for css, view in views.items():
         assert view.widget()._dom_classes == ("s3-view", css)
-        base.WIDGETS = False
-        assert f"<div class='s3-view {css}'>" in view._repr_mimebundle_()["text/html"]
+        assert f"<div class='s3-view {css}'>" in base.bundle([view], widgets=False)["text/html"]

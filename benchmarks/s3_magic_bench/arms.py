@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from s3_magic import ConfigError, Deduper, Reporter, Session, TaskSpec
+from s3_magic import ConfigError, Deduper, Reporter, Round, Session, TaskSpec
 from s3_magic_bench.protocol import Protocol, arm_task, protocol_folder
-
-PHASE_SECONDS = ("data_seconds", "train_seconds", "eval_seconds")
 
 
 def arm_folder(runs: str | Path, protocol: Protocol, arm: str, seed: int) -> Path:
@@ -60,7 +58,7 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
     ``test_acc`` values are copied for the report only; nothing in the benchmark decides anything with them.
     ``check_acc`` is None for an arm without a check split (the gold arms).
     """
-    rows = [r for r in session.rounds() if r["status"] == "evaluated"]
+    rows = [r for r in session.rounds() if r.evaluated]
     if not rows:
         raise ConfigError(f"the {arm} run {session.run_id!r} has no evaluated round; resume it")
     usage = session.usage()
@@ -73,10 +71,10 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
         "run_id": session.run_id,
         "folder": str(session.folder),
         "status": session.status,
-        "n_train": last["n_train"],
-        "val_acc": last["val_acc"],
-        "check_acc": last.get("check_acc"),
-        "test_acc": last.get("test_acc"),
+        "n_train": last.n_train,
+        "val_acc": last.val_acc,
+        "check_acc": last.check_acc,
+        "test_acc": last.test_acc,
         "n_validation": len(data.validation),
         "n_check": len(data.check),
         "n_test": len(data.test),
@@ -84,34 +82,29 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
         "llm_calls": usage["calls"],
-        "cache_hits": sum(int(r.get("cache_hits") or 0) for r in rows),
-        "seconds": round(sum(phase_seconds(r) for r in rows), 2),
-        **{k: round(sum(float(r.get(k) or 0.0) for r in rows), 2) for k in PHASE_SECONDS},
-        "train_copies_of_test": train_copies_of_test(session, last["round"]),
+        "cache_hits": sum(r.cache_hits or 0 for r in rows),
+        "seconds": round(sum(r.seconds for r in rows), 2),
+        **{k: round(sum(float(getattr(r, k) or 0.0) for r in rows), 2) for k in Round.PHASE_SECONDS},
+        "train_copies_of_test": train_copies_of_test(session, last.round),
         "rounds": [
             {
-                "round": r["round"],
-                "n_train": r["n_train"],
-                "new_accepted": r.get("new_accepted", 0),
-                "val_acc": r["val_acc"],
-                "check_acc": r.get("check_acc"),
-                "test_acc": r.get("test_acc"),
-                "n_check": r.get("n_check"),
-                "n_errors": r.get("n_errors"),
-                "seconds": round(phase_seconds(r), 2),
-                **{k: r.get(k) for k in PHASE_SECONDS},
+                "round": r.round,
+                "n_train": r.n_train,
+                "new_accepted": r.new_accepted or 0,
+                "val_acc": r.val_acc,
+                "check_acc": r.check_acc,
+                "test_acc": r.test_acc,
+                "n_check": r.n_check,
+                "n_errors": r.n_errors,
+                "seconds": round(r.seconds, 2),
+                **{k: getattr(r, k) for k in Round.PHASE_SECONDS},
             }
             for r in rows
         ],
     }
 
 
-def phase_seconds(row: dict[str, Any]) -> float:
-    """Seconds a round's phases took (summed over resumes, since each phase records its own time)."""
-    return sum(float(row.get(k) or 0.0) for k in PHASE_SECONDS)
-
-
-def train_copies_of_test(session: Session, round: int) -> int:
+def train_copies_of_test(session: Session, round_no: int) -> int:
     """Report-only diagnostic: training examples that are (near) copies of a test sentence.
 
     The benchmark's filters do not look at the test split, so this counts how much of it the LLM reproduced. The
@@ -122,4 +115,4 @@ def train_copies_of_test(session: Session, round: int) -> int:
         return 0
     dedup = Deduper(threshold=session.task.filters.near_duplicate)
     dedup.add_reference([e.text for e in test], "test")
-    return sum(dedup.check(e.text) == "copies_test" for e in session.training_examples(round))
+    return sum(dedup.check(e.text) == "copies_test" for e in session.training_examples(round_no))

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s3_magic import ConfigError, Example, load_examples, normalised
+from s3_magic import ConfigError, Example, load_examples, normalised, write_atomic
 
 if TYPE_CHECKING:
     from s3_magic_bench.protocol import Protocol
@@ -100,8 +100,6 @@ def gold_large_examples(protocol: Protocol, seed: int) -> list[Example]:
 
 def write_examples(path: Path, examples: list[Example]) -> Path:
     """JSONL with ``text``, ``label`` and ``row`` (the example's row in its source file), written atomically."""
-    from s3_magic_bench.report import write_atomic
-
     lines = [json.dumps({"text": e.text, "label": e.label, "row": int(e.uid.rsplit(":", 1)[1])}) for e in examples]
     write_atomic(path, "\n".join(lines) + "\n")
     return path

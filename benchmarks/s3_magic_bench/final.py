@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from s3_magic import ConfigError, Reporter, Session
+from s3_magic import ConfigError, Reporter, Session, write_atomic
 from s3_magic_bench.arms import arm_folder
 from s3_magic_bench.protocol import Protocol
 
@@ -26,15 +26,12 @@ MODEL_FOLDER = "model"
 
 def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """The final model of the S3 arm's run for ``seed`` (trained once, then read back); the arm's result."""
-    from s3_magic_bench.report import write_atomic
-
     folder = arm_folder(runs, protocol, ARM, seed)
     s3_folder = arm_folder(runs, protocol, "s3", seed)
     if "s3" not in Session.run_ids(s3_folder):
         raise ConfigError(f"no S3 run in {str(s3_folder)!r}; run the s3 arm first")
     with Session.open("s3", folder=s3_folder, reporter=reporter) as s3:
-        rows = [r for r in s3.rounds() if r["status"] == "evaluated"]
-        if not rows or s3.next_round() is not None or s3.status != "finished":
+        if s3.last_evaluated() < 0 or s3.next_round() is not None or s3.status != "finished":
             raise ConfigError(f"the S3 run in {str(s3_folder)!r} has not finished; run the s3 arm first")
         record = s3.final_result()
         if record is None:

@@ -202,7 +202,7 @@ class Protocol:
             "gold_large_path": task.gold_large_path or f"{task.pool} outside the labelled examples",
             "check_fraction": base.check.fraction,
             "final_recipes": list(base.final.recipes),
-            "student_recipe": student_spec(self).model_dump(),
+            "student_recipe": student_spec(self).recipe(),
         }
 
 

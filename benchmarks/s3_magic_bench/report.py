@@ -7,12 +7,12 @@ This is the one place that reads the stored test accuracies (``test_acc``), to r
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from s3_magic import write_atomic
 from s3_magic_bench.protocol import ARMS, ORACLE_ARMS, ROUND_ARMS, SHORT_NAMES, TRAINED_ON_VALIDATION, arm_title
 
 
@@ -484,18 +484,6 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # -- files -----------------------------------------------------------------------------------------------------
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file in the same folder, so it is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_results(results: dict[str, Any], out: Path) -> dict[str, Path]:
     """results.json, results.md and accuracy_per_round.png in ``out``; returns their paths."""
     from s3_magic_bench.plot import plot_png

@@ -71,7 +71,8 @@ def student_speed(protocol: Protocol, sizes: SpeedSizes) -> dict[str, Any]:
 
     use_all_cores()
     student = student_spec(protocol)
-    params = {k: v for k, v in student.params().items() if k != "epochs"}
+    # the fine-tune student's options of the recipe (its defaults when the arms train another mode), one epoch
+    params = student.options.model_dump(exclude={"epochs"}) if student.mode == "finetune" else {}
     rows = sentence_examples(sizes.student_train + sizes.student_infer)
     train, infer = rows[: sizes.student_train], rows[sizes.student_train :]
     labels = ["negative", "positive"]
@@ -130,16 +131,17 @@ def round_seconds(protocol: Protocol, sizes: SpeedSizes, workdir: Path) -> dict[
         trained = time.perf_counter()
         extrapolated = session.extrapolate()
         end = time.perf_counter()
-    errors_used = min(stats["n_errors"], sizes.round_errors)
+    errors_used = min(stats.n_errors or 0, sizes.round_errors)
+    train_s = stats.train_seconds or 0.0
     return {
-        "n_train": stats["n_train"],
+        "n_train": stats.n_train,
         "n_validation": len(session.data.validation),
-        "errors": stats["n_errors"],
+        "errors": stats.n_errors,
         "errors_extrapolated": errors_used,
         "examples_per_error": sizes.round_examples_per_error,
-        "llm_calls": extrapolated["llm_calls"],
-        "train_s": stats["train_seconds"],
-        "evaluate_s": round(trained - start - stats["train_seconds"], 2),
+        "llm_calls": extrapolated.llm_calls,
+        "train_s": train_s,
+        "evaluate_s": round(trained - start - train_s, 2),
         "extrapolate_s": round(end - trained, 2),
         "seconds": round(end - start, 2),
     }

@@ -15,6 +15,11 @@ from s3_magic.llm.cached import CachedLLM
 from s3_magic.store import RunStore
 from s3_magic.task import TaskSpec
 
+#: makes the run's LLM backend (instead of the task's ``llm.spec``)
+BackendFactory = Callable[[], Backend]
+#: makes a fresh, untrained student for a task (instead of its ``student.mode``), like setfit's ``model_init``
+StudentFactory = Callable[[TaskSpec], Any]
+
 
 class Reporter:
     """Receives progress from the engine. The CLI and the notebook widgets subclass it."""
@@ -125,7 +130,7 @@ def guarded_contexts(
     return kept, {k: v for k, v in dropped.items() if v}
 
 
-def make_backend(task: TaskSpec, factory: Callable[[], Backend] | None = None) -> Backend:
+def make_backend(task: TaskSpec, factory: BackendFactory | None = None) -> Backend:
     """The backend for ``task``'s LLM (``factory`` overrides it); raises BackendError for an unknown provider,
     a bad option or a missing API key, so callers can make it before writing anything."""
     if factory is not None:
@@ -143,7 +148,9 @@ class RunContext:
     data: TaskData
     reporter: Reporter = field(default_factory=Reporter)
     #: override the backend (tests pass a scripted one; the notebook reuses a loaded model)
-    backend_factory: Callable[[], Backend] | None = None
+    backend_factory: BackendFactory | None = None
+    #: override the student (tests pass a tiny one; code its own classifier); called with the task for every student
+    student_factory: StudentFactory | None = None
     #: near-duplicate index over real and accepted examples, built on first use (reset when a user edits data)
     deduper: Any = None
     #: the student trained on the validation examples that checks new synthetic labels (engine.judge), on first use
@@ -162,12 +169,21 @@ class RunContext:
             return self.use_backend(make_backend(self.task, self.backend_factory))
         return self._llm
 
+    def new_student(self) -> Any:  # -> Student (imported lazily: the built-in ones pull in torch)
+        """A fresh, untrained student: from :attr:`student_factory` when given, else the task's student mode."""
+        if self.student_factory is not None:
+            return self.student_factory(self.task)
+        from s3_magic.student import make_student
+
+        spec = self.task.student
+        return make_student(self.task.label_names, spec.mode, spec.model, **spec.mode_options)
+
     def use_backend(self, backend: Backend) -> CachedLLM:
         """Make the run's LLM calls with ``backend`` (through the cache and budget); the previous one is closed."""
         self.close()
         backend.notice = self.reporter.message
         if backend.observes:  # a backend whose answers depend on earlier ones learns those of this run
-            backend.observe([row["raw_output"] for row in self.store.examples(self.run_id) if row["raw_output"]])
+            backend.observe([row.raw_output for row in self.store.examples(self.run_id) if row.raw_output])
         spec = self.task.llm
         params = GenParams(temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)
         self._llm = CachedLLM(

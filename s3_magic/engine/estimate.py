@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from s3_magic.engine.context import RunContext
-from s3_magic.engine.loop import EVALUATED, GENERATED
 from s3_magic.engine.rationales import MAX_CALLS_PER_LABEL, rationales_by_label
 from s3_magic.engine.seed import ZEROGEN_MAX_PROMPTS_PER_EXAMPLE
 from s3_magic.example import Example
@@ -32,7 +31,7 @@ def estimate_run(ctx: RunContext, prompts: Prompts) -> dict[str, Any]:
     """
     task, store, run_id = ctx.task, ctx.store, ctx.run_id
     sizes, labels = task.sizes, task.labels
-    done = {r["round"] for r in store.rounds(run_id) if r["status"] in (GENERATED, EVALUATED)}
+    done = {r.round for r in store.rounds(run_id)}  # every stored round has its data
     seed_prompt_tokens = 0
     rationale_min = rationale_max = 0
     seed_min = seed_max = 0

@@ -21,18 +21,16 @@ Recipes:
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from s3_magic.atomic import staged
 from s3_magic.engine import training
 from s3_magic.engine.context import RunContext
-from s3_magic.engine.loop import EVALUATED, best_round, steering_metric
+from s3_magic.engine.loop import best_round, steering_metric
 from s3_magic.engine.training import accuracy
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
@@ -55,7 +53,7 @@ def fit_recipe(
 ) -> Any:
     """A fresh student trained by ``recipe`` on ``synthetic`` and ``real`` examples; ``info`` (when given) gets
     what the recipe left out (``agree``: ``left_out``, the uids of the synthetic examples it did not train on)."""
-    student = training.make_student(ctx)
+    student = ctx.new_student()
     seed = ctx.task.seed
 
     def progress(d: int, t: int) -> None:
@@ -85,7 +83,7 @@ def fit_recipe(
 
 def teacher_agreed(ctx: RunContext, synthetic: Sequence[Example], real: Sequence[Example]) -> list[Example]:
     """The synthetic examples a student trained on ``real`` gives the label they were written for."""
-    teacher = training.make_student(ctx)
+    teacher = ctx.new_student()
     teacher.fit(list(real), seed=ctx.task.seed)
     labels = teacher.predict(list(synthetic)).labels
     return [e for e, label in zip(synthetic, labels, strict=True) if label == e.label]
@@ -95,8 +93,8 @@ def usable_recipes(ctx: RunContext, synthetic: Sequence[Example]) -> list[str]:
     """The task's recipes this run and student can train (``real`` alone when there is no synthetic data)."""
     if not synthetic:
         return ["real"]
-    probe = training.make_student(ctx)
-    recipes = list(dict.fromkeys(ctx.task.final.recipes))
+    probe = ctx.new_student()
+    recipes: list[str] = list(dict.fromkeys(ctx.task.final.recipes))
     if not getattr(probe, "supports_warm_start", False) and "two_stage" in recipes:
         recipes.remove("two_stage")
         ctx.reporter.message("final: this student cannot go on from a previous fit; two_stage is left out")
@@ -123,7 +121,11 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         ctx.reporter.message(f"final: training recipe {recipe} on {len(synthetic)} synthetic + {len(real)} real")
         info = infos.setdefault(recipe, {})
         student = fit_recipe(ctx, recipe, synthetic, real, info=info)
-        entry = {"recipe": recipe, "check_acc": accuracy(student, data.check), "test_acc": accuracy(student, data.test)}
+        entry: dict[str, Any] = {
+            "recipe": recipe,
+            "check_acc": accuracy(student, data.check),
+            "test_acc": accuracy(student, data.test),
+        }
         if "left_out" in info:
             entry["left_out"] = len(info["left_out"])
         candidates.append(entry)
@@ -165,40 +167,30 @@ def save_model(
     ctx: RunContext,
     student: Any,
     out: str | Path | None,
-    round: int,
+    round_no: int,
     best: dict[str, Any],
     candidates: list[dict[str, Any]],
     refit: bool,
 ) -> Path:
     """Write the model folder with its card; it appears whole (replacing an older one) or not at all."""
     target = Path(out).expanduser() if out is not None else final_folder(ctx)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged(target, folder=True) as tmp:
         student.save(str(tmp))
-        (tmp / "README.md").write_text(model_card(ctx, round, best, candidates, refit), encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "README.md").write_text(model_card(ctx, round_no, best, candidates, refit), encoding="utf-8")
     return target
 
 
-def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: list[dict[str, Any]], refit: bool) -> str:
+def model_card(
+    ctx: RunContext, round_no: int, best: dict[str, Any], candidates: list[dict[str, Any]], refit: bool
+) -> str:
     """A Hugging Face model card naming the run, its data, its rounds and the check accuracy."""
     task, data = ctx.task, ctx.data
-    rows = [r for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
-    kinds = Counter(r["kind"] for r in ctx.store.examples(ctx.run_id, max_round=round, accepted=True) if r["text"])
+    rows = [r for r in ctx.store.rounds(ctx.run_id) if r.evaluated]
+    kinds = Counter(r.kind for r in ctx.store.examples(ctx.run_id, max_round=round_no, accepted=True) if r.text)
     labels = ", ".join(task.label_names)
 
     student = "all-MiniLM-L6-v2 (embedded)" if task.student.model in ("", "embedded", "minilm") else task.student.model
-    rounds_text = "round 0" if round == 0 else f"rounds 0–{round}"
+    rounds_text = "round 0" if round_no == 0 else f"rounds 0–{round_no}"
 
     def pct(x: Any) -> str:
         return "–" if x is None else f"{100 * x:.1f}%"
@@ -229,7 +221,7 @@ def model_card(ctx: RunContext, round: int, best: dict[str, Any], candidates: li
         "| round | train | validation acc | check acc |",
         "| ---: | ---: | ---: | ---: |",
         *[
-            f"| {r['round']} | {r.get('n_train', '')} | {pct(r.get('val_acc'))} | {pct(r.get('check_acc'))} |"
+            f"| {r.round} | {'' if r.n_train is None else r.n_train} | {pct(r.val_acc)} | {pct(r.check_acc)} |"
             for r in rows
         ],
         "",

@@ -13,35 +13,33 @@ import time
 from typing import Any
 
 from s3_magic.engine.context import RunContext
-from s3_magic.example import Example
 
 VERDICT = "judge_disagrees"
 
 
-def judge_round(ctx: RunContext, round: int) -> dict[str, Any]:
+def judge_round(ctx: RunContext, round_no: int) -> dict[str, Any]:
     """Reject the round's new examples the validation judge confidently disagrees with; return its stats."""
     threshold = ctx.task.filters.judge_confidence
     if threshold is None or ctx.task.method != "s3" or not ctx.data.validation:
         return {}
     rows = [
         r
-        for r in ctx.store.examples(ctx.run_id, round=round, accepted=True)
-        if r["verdict"] == "ok" and not r["edited"] and r["text"]
+        for r in ctx.store.examples(ctx.run_id, round_no=round_no, accepted=True)
+        if r.verdict == "ok" and not r.edited and r.text
     ]
     if not rows:
         return {}
     started = time.time()
     judge = validation_judge(ctx)
-    examples = [Example(r["text"], r["label"], r["text_b"], f"syn:{r['id']}") for r in rows]
-    preds = judge.predict(examples)
+    preds = judge.predict([r.example() for r in rows])
     rejected = {
-        r["id"]: VERDICT
+        r.id: VERDICT
         for r, label, conf in zip(rows, preds.labels, preds.confidences, strict=True)
-        if label != r["label"] and conf >= threshold
+        if label != r.label and conf >= threshold
     }
     ctx.store.set_verdicts(rejected)
     if rejected:
-        ctx.reporter.message(f"round {round}: the validation judge rejected {len(rejected)} of {len(rows)} examples")
+        ctx.reporter.message(f"round {round_no}: the validation judge rejected {len(rejected)} of {len(rows)} examples")
     seconds = float(f"{time.time() - started:.2f}")
     return {"judge_checked": len(rows), "judge_rejected": len(rejected), "judge_seconds": seconds}
 
@@ -50,10 +48,8 @@ def validation_judge(ctx: RunContext) -> Any:
     """The student trained on the validation examples, once per run context."""
     if ctx.judge is not None:
         return ctx.judge
-    from s3_magic.engine.training import make_student
-
     ctx.reporter.message(f"training the validation judge on {len(ctx.data.validation)} examples")
-    judge = make_student(ctx)
+    judge = ctx.new_student()
     judge.fit(list(ctx.data.validation), seed=ctx.task.seed)
     ctx.judge = judge
     return judge

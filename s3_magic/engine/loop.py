@@ -22,41 +22,55 @@ from s3_magic.engine.seed import synthesize_seed, synthesize_zerogen
 from s3_magic.engine.training import train_and_evaluate
 from s3_magic.errors import BudgetExceeded, S3Error
 from s3_magic.prompts import Prompts
+from s3_magic.records import (
+    FAILED,
+    FINISHED,
+    GENERATED,
+    INTERRUPTED,
+    PAUSED,
+    STOPPED,
+    Round,
+)
+from s3_magic.records import last_evaluated as last_of
 
-GENERATED, EVALUATED = "generated", "evaluated"
 
-
-def ensure_data(ctx: RunContext, prompts: Prompts, round: int) -> dict[str, Any]:
-    """Make round ``round``'s synthetic data unless it is already complete; return the round's data stats."""
-    status, stats = ctx.store.round_state(ctx.run_id, round)
-    if status in (GENERATED, EVALUATED):
-        return stats
+def ensure_data(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
+    """Make round ``round_no``'s synthetic data unless it is already complete; return the round."""
+    stored = ctx.store.get_round(ctx.run_id, round_no)
+    if stored is not None:
+        return stored
     task = ctx.task
     started = time.time()
     hits_before = ctx.llm.stats.cache_hits if ctx._llm is not None else 0
+    generation_before = generation_counters(ctx)
     if task.method == "gold":
         pass
-    elif round == 0 and task.method == "zerogen":
+    elif round_no == 0 and task.method == "zerogen":
         synthesize_zerogen(ctx, prompts, task.sizes.seed_examples, accepted=task.sizes.zerogen_accepted)
-    elif round == 0:
+    elif round_no == 0:
         if task.sizes.rationales_per_example:
             generate_rationales(ctx, prompts)
         synthesize_seed(ctx, prompts)
     else:
-        prev, _ = ctx.store.round_state(ctx.run_id, round - 1)
-        if prev != EVALUATED:
-            raise S3Error(f"round {round - 1} has not been evaluated yet; train and evaluate it before round {round}")
-        extrapolate_errors(ctx, prompts, round)
-    judged = judge_round(ctx, round)
+        prev = ctx.store.get_round(ctx.run_id, round_no - 1)
+        if prev is None or not prev.evaluated:
+            raise S3Error(
+                f"round {round_no - 1} has not been evaluated yet; train and evaluate it before round {round_no}"
+            )
+        extrapolate_errors(ctx, prompts, round_no)
+    judged = judge_round(ctx, round_no)
     hits = (ctx.llm.stats.cache_hits if ctx._llm is not None else 0) - hits_before
-    stats = {**data_stats(ctx, round, seconds=time.time() - started, cache_hits=hits), **judged}
-    ctx.store.set_round(ctx.run_id, round, GENERATED, stats)
-    return stats
+    generation = generation_stats(generation_before, generation_counters(ctx))
+    stats = {**data_stats(ctx, round_no, seconds=time.time() - started, cache_hits=hits), **generation, **judged}
+    record = Round.from_stats(round_no, GENERATED, stats)
+    ctx.store.set_round(ctx.run_id, record)
+    return record
 
 
-def data_stats(ctx: RunContext, round: int, seconds: float, cache_hits: int) -> dict[str, Any]:
-    verdicts = ctx.store.verdicts(ctx.run_id, round)
-    usage = ctx.store.usage(ctx.run_id, step_prefix=f"r{round}:")
+def data_stats(ctx: RunContext, round_no: int, seconds: float, cache_hits: int) -> dict[str, Any]:
+    """The data phase's stats of a round: verdict counts, LLM calls and tokens, seconds."""
+    verdicts = ctx.store.verdicts(ctx.run_id, round_no)
+    usage = ctx.store.usage(ctx.run_id, step_prefix=f"r{round_no}:")
     return {
         "new_accepted": verdicts.pop("ok", 0),
         "rejected": verdicts,
@@ -68,18 +82,45 @@ def data_stats(ctx: RunContext, round: int, seconds: float, cache_hits: int) -> 
     }
 
 
-def ensure_evaluated(ctx: RunContext, prompts: Prompts, round: int) -> dict[str, Any]:
-    status, stats = ctx.store.round_state(ctx.run_id, round)
-    if status == EVALUATED:
-        return stats
-    data = ensure_data(ctx, prompts, round)
-    return train_and_evaluate(ctx, round, extra_stats=data)
+def generation_counters(ctx: RunContext) -> tuple[float, int, int, int, int]:
+    """So far in this process: seconds spent waiting for real LLM calls, their prompt and completion tokens, and
+    the backend's batch rows (generating, batch size) summed over decode steps."""
+    if ctx._llm is None:
+        return (0.0, 0, 0, 0, 0)
+    stats = ctx._llm.stats
+    live, capacity = ctx._llm.backend.batch_occupancy()
+    return (stats.seconds, stats.prompt_tokens, stats.completion_tokens, live, capacity)
+
+
+def generation_stats(
+    before: tuple[float, int, int, int, int], after: tuple[float, int, int, int, int]
+) -> dict[str, float]:
+    """The generation throughput between two :func:`generation_counters` (nothing when no real call was made)."""
+    seconds, prompt, completion, live, capacity = (b - a for a, b in zip(before, after, strict=True))
+    if seconds <= 0 or completion <= 0:
+        return {}
+    out = {
+        "gen_seconds": round(seconds, 3),
+        "completion_tok_s": round(completion / seconds, 1),
+        "prompt_tok_s": round(prompt / seconds, 1),
+    }
+    if capacity > 0:
+        out["batch_occupancy"] = round(live / capacity, 3)
+    return out
+
+
+def ensure_evaluated(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
+    """Make round ``round_no``'s data if needed, then train and evaluate its student unless that is done."""
+    stored = ctx.store.get_round(ctx.run_id, round_no)
+    if stored is not None and stored.evaluated:
+        return stored
+    data = ensure_data(ctx, prompts, round_no)
+    return train_and_evaluate(ctx, round_no, extra_stats=data.stats())
 
 
 def last_evaluated(ctx: RunContext) -> int:
     """The highest evaluated round, or -1."""
-    done = [r["round"] for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
-    return max(done, default=-1)
+    return last_of(ctx.store.rounds(ctx.run_id))
 
 
 def steering_metric(ctx: RunContext) -> str:
@@ -93,7 +134,7 @@ def best_round(ctx: RunContext) -> int:
     It reads check accuracy only (validation accuracy where the task has no check split), never test accuracy.
     """
     key = steering_metric(ctx)
-    scored = [(r[key], r["round"]) for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
+    scored = [(getattr(r, key), r.round) for r in ctx.store.rounds(ctx.run_id) if r.evaluated]
     return max(scored, default=(None, -1))[1]
 
 
@@ -103,7 +144,7 @@ def should_stop(ctx: RunContext) -> bool:
     if patience is None:
         return False
     key = steering_metric(ctx)
-    accs = [r[key] for r in ctx.store.rounds(ctx.run_id) if r["status"] == EVALUATED]
+    accs: list[float] = [getattr(r, key) for r in ctx.store.rounds(ctx.run_id) if r.evaluated]
     if len(accs) <= patience:
         return False
     best_before = max(accs[:-patience])
@@ -119,31 +160,31 @@ def tracked(ctx: RunContext) -> Iterator[None]:
     try:
         yield
     except BudgetExceeded as exc:
-        store.set_run_status(run_id, "stopped", str(exc))
+        store.set_run_status(run_id, STOPPED, str(exc))
         raise
     except KeyboardInterrupt:
-        store.set_run_status(run_id, "interrupted", "interrupted; resume it to go on")
+        store.set_run_status(run_id, INTERRUPTED, "interrupted; resume it to go on")
         raise
     except Exception as exc:
-        store.set_run_status(run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        store.set_run_status(run_id, FAILED, f"{type(exc).__name__}: {exc}"[:500])
         raise
 
 
-def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> list[dict[str, Any]]:
+def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> list[Round]:
     """Run (or resume) rounds up to ``until`` (default: the task's rounds) and return the round table."""
     task = ctx.task
     final = 0 if task.method != "s3" else (task.sizes.rounds if until is None else until)
     store, run_id = ctx.store, ctx.run_id
     with tracked(ctx):
         for r in range(final + 1):
-            if r > 0 and store.round_state(run_id, r)[0] is None and should_stop(ctx):
+            if r > 0 and store.get_round(run_id, r) is None and should_stop(ctx):
                 what = "check" if ctx.data.check else "validation"
                 ctx.reporter.message(
                     f"stopping early: {what} accuracy has not improved for {task.stop.patience} rounds"
                 )
-                store.set_run_status(run_id, "finished", f"stopped early (no {what} gain)")
+                store.set_run_status(run_id, FINISHED, f"stopped early (no {what} gain)")
                 return store.rounds(run_id)
             ensure_evaluated(ctx, prompts, r)
     done = final >= task.sizes.rounds or task.method != "s3"
-    store.set_run_status(run_id, "finished" if done else "paused", None if done else f"evaluated round {final}")
+    store.set_run_status(run_id, FINISHED if done else PAUSED, None if done else f"evaluated round {final}")
     return store.rounds(run_id)

@@ -9,6 +9,7 @@ from s3_magic.engine.context import RunContext
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
 from s3_magic.prompts import Prompts, parse_rationales
+from s3_magic.task import LabelSpec
 
 #: at most this many LLM calls per label while collecting distinct rationales
 MAX_CALLS_PER_LABEL = 8
@@ -28,6 +29,7 @@ def generate_rationales(ctx: RunContext, prompts: Prompts) -> dict[str, list[str
     task, store = ctx.task, ctx.store
     want = task.sizes.rationales_per_label
     have = rationales_by_label(ctx)
+    asked: list[LabelSpec] = []  # the labels whose rationales come from the LLM
     for label in task.labels:
         if have.get(label.name):
             continue
@@ -35,25 +37,34 @@ def generate_rationales(ctx: RunContext, prompts: Prompts) -> dict[str, list[str
         if given:
             store.add_rationales(ctx.run_id, label.name, given, source="task")
             continue
-        found: dict[str, tuple[str, str]] = {}  # casefolded -> (rationale, source)
-        for call in range(MAX_CALLS_PER_LABEL):
-            shown = rationale_demonstrations(ctx, label.name, call)
-            prompt = prompts.rationale(label, want, sample=f"rationale:{label.name}:{call}", examples=shown)
-            source = FROM_EXAMPLES + ",".join(e.uid for e in shown) if shown else "llm"
-            shown_words = [set(_words(f"{e.text} {e.text_b or ''}")) for e in shown]
-            for _, completion in ctx.llm.generate([prompt], step="r0:rationales"):
-                for item in parse_rationales(completion.text):
-                    if not _copies(item, shown_words):  # a shown example copied back is not a reason
-                        found.setdefault(item.casefold(), (item, source))
-            ctx.reporter.progress(f"rationales {label.name}", min(len(found), want), want)
-            if len(found) >= want:
-                break
-        if not found:
+        asked.append(label)
+    # call ``c`` of every label still short of rationales goes in one batch: the same calls as one label at a time
+    found: dict[str, dict[str, tuple[str, str]]] = {label.name: {} for label in asked}  # casefolded -> (text, source)
+    short = list(asked)
+    for call in range(MAX_CALLS_PER_LABEL):
+        if not short:
+            break
+        shown = [rationale_demonstrations(ctx, label.name, call) for label in short]
+        batch = [
+            prompts.rationale(label, want, sample=f"rationale:{label.name}:{call}", examples=examples)
+            for label, examples in zip(short, shown, strict=True)
+        ]
+        answers = dict(ctx.llm.generate(batch, step="r0:rationales"))
+        for i, (label, examples) in enumerate(zip(short, shown, strict=True)):
+            source = FROM_EXAMPLES + ",".join(e.uid for e in examples) if examples else "llm"
+            shown_words = [set(_words(f"{e.text} {e.text_b or ''}")) for e in examples]
+            for item in parse_rationales(answers[i].text):
+                if not _copies(item, shown_words):  # a shown example copied back is not a reason
+                    found[label.name].setdefault(item.casefold(), (item, source))
+            ctx.reporter.progress(f"rationales {label.name}", min(len(found[label.name]), want), want)
+        short = [label for label in short if len(found[label.name]) < want]
+    for label in asked:
+        if not found[label.name]:
             raise S3Error(
                 f"the LLM wrote no usable rationales for label {label.name!r}; list them under "
                 "rationales: in the task, or use a stronger model"
             )
-        kept = list(found.values())[:want]
+        kept = list(found[label.name].values())[:want]
         for source, group in itertools.groupby(kept, key=lambda item: item[1]):  # in order, one insert per source
             store.add_rationales(ctx.run_id, label.name, [text for text, _ in group], source=source)
     return rationales_by_label(ctx)

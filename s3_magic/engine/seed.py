@@ -62,7 +62,7 @@ def plan_seed(ctx: RunContext, prompts: Prompts) -> list[PlannedItem]:
 
 
 def synthesize_seed(ctx: RunContext, prompts: Prompts) -> SynthesisSummary:
-    return run_items(ctx, plan_seed(ctx, prompts), round=0, kind="seed", step="seed")
+    return run_items(ctx, plan_seed(ctx, prompts), round_no=0, kind="seed", step="seed")
 
 
 def plan_zerogen(ctx: RunContext, prompts: Prompts, n: int) -> list[PlannedItem]:
@@ -89,17 +89,17 @@ def synthesize_zerogen(ctx: RunContext, prompts: Prompts, n: int, accepted: int 
     target, and the chunks depend only on stored verdicts: a resumed run replays the same chunks.
     """
     if accepted is None:
-        return run_items(ctx, plan_zerogen(ctx, prompts, n), round=0, kind="zerogen", step="zerogen")
+        return run_items(ctx, plan_zerogen(ctx, prompts, n), round_no=0, kind="zerogen", step="zerogen")
     pool = plan_zerogen(ctx, prompts, accepted * ZEROGEN_MAX_PROMPTS_PER_EXAMPLE)
     total = SynthesisSummary(planned=0)
     used = 0
     while used < len(pool):
-        ok = {row["gen_key"] for row in ctx.store.examples(ctx.run_id, round=0, kind="zerogen", accepted=True)}
+        ok = {row.gen_key for row in ctx.store.examples(ctx.run_id, round_no=0, kind="zerogen", accepted=True)}
         missing = accepted - sum(item.gen_key in ok for item in pool[:used])
         if missing <= 0:
             break
         chunk = pool[used : used + missing]
-        part = run_items(ctx, chunk, round=0, kind="zerogen", step="zerogen")
+        part = run_items(ctx, chunk, round_no=0, kind="zerogen", step="zerogen")
         total.planned += part.planned
         total.already_done += part.already_done
         total.accepted += part.accepted

@@ -33,7 +33,7 @@ class SynthesisSummary:
     planned: int = 0
     already_done: int = 0
     accepted: int = 0
-    rejected: Counter = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"planned": self.planned, "already_done": self.already_done, "accepted": self.accepted,
@@ -58,12 +58,14 @@ def build_deduper(ctx: RunContext) -> Deduper:
     if ctx.data.test and ctx.task.filters.reject_test_copies:
         dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.test], "test")
     for row in ctx.store.examples(ctx.run_id, accepted=True):
-        if row["text"] is not None:
-            dedup.add(pair_key(row["text"], row["text_b"]))
+        if row.text is not None:
+            dedup.add(pair_key(row.text, row.text_b))
     return dedup
 
 
-def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind: str, step: str) -> SynthesisSummary:
+def run_items(
+    ctx: RunContext, items: Sequence[PlannedItem], *, round_no: int, kind: str, step: str
+) -> SynthesisSummary:
     """Generate, clean, filter and store every item not stored yet; store each as it arrives."""
     summary = SynthesisSummary(planned=len(items))
     done = ctx.store.gen_keys(ctx.run_id)
@@ -79,7 +81,7 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
     llm = ctx.llm
     finished = summary.already_done
     ctx.reporter.progress(step, finished, len(items))
-    for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round}:{step}")):
+    for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round_no}:{step}")):
         item = todo[i]
         others = [w for name, w in label_words.items() if name != item.label]
         cleaned = clean_text(
@@ -102,7 +104,7 @@ def run_items(ctx: RunContext, items: Sequence[PlannedItem], *, round: int, kind
         else:
             summary.rejected[reason] += 1
         row = {
-            "round": round, "kind": kind, "gen_key": item.gen_key,
+            "round": round_no, "kind": kind, "gen_key": item.gen_key,
             "text": text, "text_b": text_b,
             "label": item.label, "origin": item.origin, "backend": llm.backend.provider, "model": llm.backend.model,
             "prompt_hash": item.prompt.hash, "raw_output": completion.text, "verdict": reason or "ok",

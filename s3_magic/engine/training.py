@@ -15,36 +15,30 @@ from typing import Any
 from s3_magic.engine.context import RunContext
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
+from s3_magic.records import EVALUATED, Round
 
 
-def training_examples(ctx: RunContext, round: int) -> list[Example]:
-    """Accepted synthetic examples of rounds ``0..round`` (or the gold data for the gold method)."""
+def training_examples(ctx: RunContext, round_no: int) -> list[Example]:
+    """Accepted synthetic examples of rounds ``0..round_no`` (or the gold data for the gold method)."""
     if ctx.task.method == "gold":
         return list(ctx.data.gold)
-    rows = ctx.store.examples(ctx.run_id, max_round=round, accepted=True)
-    return [Example(r["text"], r["label"], r["text_b"], f"syn:{r['id']}") for r in rows if r["text"]]
+    rows = ctx.store.examples(ctx.run_id, max_round=round_no, accepted=True)
+    return [r.example() for r in rows if r.text]
 
 
-def make_student(ctx: RunContext):  # -> Student (imported lazily: it pulls in torch)
-    from s3_magic.student import make_student as factory
-
-    spec = ctx.task.student
-    return factory(ctx.task.label_names, mode=spec.mode, model=spec.model, **spec.params())
-
-
-def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train on everything accepted up to ``round``, evaluate, store errors and stats; return the stats."""
-    train = training_examples(ctx, round)
+def train_and_evaluate(ctx: RunContext, round_no: int, extra_stats: dict[str, Any] | None = None) -> Round:
+    """Train on everything accepted up to ``round_no``, evaluate, store errors and stats; return the round."""
+    train = training_examples(ctx, round_no)
     counts = Counter(e.label for e in train)
     if len(counts) < 2:
         found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
         raise S3Error(
-            f"round {round} has accepted training examples of fewer than two labels ({found}); "
+            f"round {round_no} has accepted training examples of fewer than two labels ({found}); "
             "synthesise more examples (sizes.seed_examples) or loosen the filters"
         )
-    student = make_student(ctx)
+    student = ctx.new_student()
     started = time.time()
-    ctx.reporter.message(f"round {round}: training the student on {len(train)} examples")
+    ctx.reporter.message(f"round {round_no}: training the student on {len(train)} examples")
     fit_stats = student.fit(train, seed=ctx.task.seed, progress=lambda d, t: ctx.reporter.progress("train", d, t))
     val = ctx.data.validation
     preds = student.predict(val, progress=lambda d, t: ctx.reporter.progress("evaluate", d, t))
@@ -55,7 +49,6 @@ def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] 
     ]
     stats: dict[str, Any] = dict(extra_stats or {})
     stats.update(
-        round=round,
         n_train=len(train),
         train_by_label=dict(counts),
         val_acc=preds.accuracy([e.label for e in val]),
@@ -64,8 +57,9 @@ def train_and_evaluate(ctx: RunContext, round: int, extra_stats: dict[str, Any] 
     )
     stats.update(held_out_scores(ctx, student))
     stats["eval_seconds"] = round_s(time.time() - started - stats["train_seconds"])
-    ctx.store.save_evaluation(ctx.run_id, round, errors, stats)
-    return stats
+    record = Round.from_stats(round_no, EVALUATED, stats)
+    ctx.store.save_evaluation(ctx.run_id, errors, record)
+    return record
 
 
 def accuracy(student: Any, examples: Sequence[Example]) -> float | None:

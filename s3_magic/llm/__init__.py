@@ -1,40 +1,71 @@
-"""LLM backends behind one interface, addressed as ``provider:model``.
+"""LLM backends behind one interface, addressed as ``provider:model``, in a registry of providers.
 
 >>> backend = get_backend("local:embedded")          # doctest: +SKIP
 >>> backend = get_backend("anthropic:claude-sonnet-4-5")  # doctest: +SKIP
 >>> backend = get_backend("oracle:${S3_MAGIC_DATA}/sst2/train.jsonl")  # doctest: +SKIP
 
-Backends are imported lazily, so importing this package loads no SDK or torch.
+Each provider is registered with its factory and the :class:`~s3_magic.options.Options` model of its
+``llm.options``; a task's options are checked against that model when the task is loaded. Built-in backends are
+imported lazily, so importing this package loads no SDK or torch. Another backend plugs in with
+:func:`register_backend` (tests register a scripted one this way).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from s3_magic.errors import BackendError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.options import ApiOptions, LocalOptions, OracleOptions
+from s3_magic.options import Options
+from s3_magic.registry import Entry, Registry
 
-__all__ = ["Backend", "Completion", "GenParams", "Prompt", "get_backend", "parse_spec", "providers", "register"]
+__all__ = [
+    "Backend",
+    "Completion",
+    "GenParams",
+    "Prompt",
+    "backend_entry",
+    "get_backend",
+    "parse_spec",
+    "providers",
+    "register_backend",
+    "unregister_backend",
+]
 
-# provider -> "module:Class" (imported on first use) or a factory registered at run time
-_REGISTRY: dict[str, str | Callable[..., Backend]] = {
-    "local": "s3_magic.llm.local:LocalBackend",
-    "anthropic": "s3_magic.llm.anthropic_backend:AnthropicBackend",
-    "openai": "s3_magic.llm.openai_backend:OpenAIBackend",
-    "fake": "s3_magic.llm.fake:FakeBackend",
-    # a simulation, not an LLM: answers with real pool sentences (s3_magic/llm/oracle.py)
-    "oracle": "s3_magic.llm.oracle:OracleBackend",
-}
+BACKENDS = Registry("LLM provider", "backend", BackendError, hint=" (write provider:model)")
 
 
-def register(provider: str, factory: str | Callable[..., Backend]) -> None:
-    """Register a backend factory (a class or ``"module:Class"``) under ``provider``."""
-    _REGISTRY[provider] = factory
+def register_backend(
+    name: str,
+    factory: str | Callable[..., Backend],
+    options: type[Options] | None = None,
+    extra: str | None = None,
+    replace: bool = False,
+) -> Entry:
+    """Register provider ``name``: ``factory(model, **options)`` makes its backends (a callable, or
+    ``"module:attr"`` imported on first use); ``options`` is the model of its ``llm.options`` (default: a Backend
+    class's own ``Options``); ``extra`` the pip extra that installs what a lazily imported factory needs. A name
+    already registered needs ``replace=True``."""
+    if options is None:
+        options = getattr(factory, "Options", None)
+        if options is None:
+            raise TypeError(f"give the options model of provider {name!r} (its factory has no Options)")
+    return BACKENDS.register(Entry(name, factory, options, extra), replace=replace)
+
+
+def unregister_backend(name: str) -> None:
+    BACKENDS.unregister(name)
 
 
 def providers() -> list[str]:
-    return sorted(_REGISTRY)
+    """The registered provider names, sorted."""
+    return BACKENDS.names()
+
+
+def backend_entry(provider: str) -> Entry:
+    """The registry entry of ``provider`` (a BackendError listing the providers when there is none)."""
+    return BACKENDS.get(provider)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -43,25 +74,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     provider = provider.strip()
     if not provider:
         raise BackendError(f"LLM spec {spec!r} names no provider; write provider:model, e.g. local:embedded")
-    if provider not in _REGISTRY:
-        raise BackendError(
-            f"unknown LLM provider {provider!r}; choose one of {', '.join(providers())} (write provider:model)"
-        )
+    BACKENDS.get(provider)  # unknown: the list of providers
     return provider, model.strip() if sep else ""
 
 
 def get_backend(spec: str, **options: object) -> Backend:
-    """Create the backend for ``spec`` (``provider:model``) with backend-specific ``options``."""
+    """Create the backend for ``spec`` (``provider:model``) with backend-specific ``options`` (the backend refuses
+    those it does not take, naming the ones it does)."""
     provider, model = parse_spec(spec)
-    factory = _REGISTRY[provider]
-    if isinstance(factory, str):
-        module_name, _, attr = factory.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except ImportError as exc:
-            extra = "local" if provider in ("local", "oracle") else provider
-            raise BackendError(
-                f"the {provider} backend needs extra packages ({exc.name}); "
-                f"install them with pip install 's3-magic[{extra}]'"
-            ) from exc
-    return factory(model, **options)
+    backend: Backend = BACKENDS.load(provider)(model, **options)
+    return backend
+
+
+register_backend("local", "s3_magic.llm.local:LocalBackend", LocalOptions, extra="local")
+register_backend("anthropic", "s3_magic.llm.anthropic_backend:AnthropicBackend", ApiOptions, extra="anthropic")
+register_backend("openai", "s3_magic.llm.openai_backend:OpenAIBackend", ApiOptions, extra="openai")
+# a simulation, not an LLM: answers with real pool sentences (s3_magic/llm/oracle.py)
+register_backend("oracle", "s3_magic.llm.oracle:OracleBackend", OracleOptions, extra="local")

@@ -8,6 +8,8 @@ so repeated samples of one prompt draw at the model's own default sampling.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import anthropic
 
 from s3_magic.llm.base import Completion, GenParams, Prompt
@@ -25,7 +27,7 @@ class AnthropicBackend(ApiBackend):
 
     provider = "anthropic"
     key_env = "ANTHROPIC_API_KEY"
-    sdk = anthropic
+    sdk: ClassVar[Any] = anthropic
 
     def __init__(
         self,
@@ -51,7 +53,7 @@ class AnthropicBackend(ApiBackend):
         self.client = anthropic.Anthropic(
             api_key=self._secret,
             base_url=base_url,
-            max_retries=max_retries,
+            max_retries=self.max_retries,
             timeout=self.timeout,
             http_client=self.hooked_client(http_client),
         )

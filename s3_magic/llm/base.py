@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from s3_magic.llm.options import NoOptions
+from s3_magic.options import Options
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 
@@ -78,7 +81,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -90,6 +93,8 @@ class Backend(ABC):
     """
 
     provider: ClassVar[str] = ""
+    #: the options the backend takes (``llm.options``), as a typed model that refuses unknown names
+    Options: ClassVar[type[Options]] = NoOptions
     #: how many prompts the caller should hand over at once (local backends batch internally)
     default_chunk: ClassVar[int] = 64
     #: the first chunk of a call is this small and later ones double up to ``default_chunk``, so the first results
@@ -127,6 +132,14 @@ class Backend(ABC):
     def observe(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Answers already given in this run that this instance did not give: the raw outputs the run has stored
         when the backend is attached to it, and calls answered from the cache. Called only when ``observes``."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Load what the first call needs (a local model), so that the call's time is generation only."""
+
+    def batch_occupancy(self) -> tuple[int, int]:
+        """For backends that batch prompts themselves: the rows still generating and the batch size, each summed
+        over every decode step so far (their ratio is how full the batches were); ``(0, 0)`` for the others."""
+        return (0, 0)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, clients, models)."""

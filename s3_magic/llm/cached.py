@@ -10,6 +10,7 @@ money budget (at the price of :mod:`s3_magic.llm.prices`) each stop a run cleanl
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,8 +26,10 @@ class CallStats:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: wall seconds spent waiting for the backend's real calls (not the caller's own work between results)
+    seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         return dict(self.__dict__)
 
 
@@ -139,6 +142,8 @@ class CachedLLM:
         full = max(1, self.backend.default_chunk)
         chunk = min(full, self.backend.first_chunk or full)
         start = 0
+        if missing:
+            self.backend.prepare()
         while start < len(missing):
             self._check_budget()
             todo = missing[start : start + chunk]
@@ -147,7 +152,7 @@ class CachedLLM:
             chunk = min(full, chunk * 2)
             unrecorded: tuple[int, Completion] | None = None
             try:
-                for j, completion in self.backend.generate([prompts[i] for i in todo], self.params):
+                for j, completion in self._timed(self.backend.generate([prompts[i] for i in todo], self.params)):
                     unrecorded = (j, completion)
                     self._record(keys[todo[j]], prompts[todo[j]], completion, step)
                     unrecorded = None
@@ -164,6 +169,18 @@ class CachedLLM:
                 except KeyboardInterrupt:
                     pass  # a second Ctrl-C: the calls still in flight are abandoned, and the first one goes on
                 raise
+
+    def _timed(self, results: Iterator[tuple[int, Completion]]) -> Iterator[tuple[int, Completion]]:
+        """``results``, adding the time spent waiting for each one to ``stats.seconds``."""
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(results)
+            except StopIteration:
+                return
+            finally:
+                self.stats.seconds += time.perf_counter() - started
+            yield item
 
     def _record(self, key: str, prompt: Prompt, completion: Completion, step: str) -> None:
         """Cache a real call's result with the run and step that paid for it (once, however often it is given)."""

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 from s3_magic.errors import BackendError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.options import ApiOptions
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -112,19 +113,39 @@ def scrub(text: str, secret: str | None, limit: int | None = None) -> str:
 
 
 def server_detail(exc: Any) -> str:
-    """The server's own error message from an SDK exception (``error.message`` in the JSON body)."""
+    """The server's own error message from an SDK exception: ``error.message`` or ``message`` in the JSON body
+    (the APIs, vLLM, llama.cpp), ``error`` as a string (TGI, Ollama), FastAPI's ``detail`` (``transformers serve``;
+    validation errors joined), or a plain-text body."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
+        message = inner.get("message") if isinstance(inner, dict) else None
+        if isinstance(message, str):
+            return message
         if isinstance(inner, str):
             return inner
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list) and detail:
+            return "; ".join(_validation_error(item) for item in detail)
+    if isinstance(body, str) and body.strip():
+        return body
     return str(getattr(exc, "message", "") or exc)
+
+
+def _validation_error(item: Any) -> str:
+    """One entry of FastAPI's list of validation errors: ``where: what``."""
+    if not isinstance(item, dict):
+        return str(item)
+    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", item))
 
 
 class ApiBackend(Backend):
     """A backend that makes one SDK call per prompt, concurrently. Subclasses build ``self.client``."""
+
+    Options = ApiOptions
 
     #: the environment variable holding the key (named in error messages)
     key_env: ClassVar[str] = ""
@@ -143,31 +164,18 @@ class ApiBackend(Backend):
         unknown: dict[str, object],
         key_required: bool = True,
     ) -> None:
-        if unknown:
-            raise BackendError(
-                f"unknown option(s) for the {self.provider} backend: {', '.join(sorted(unknown))}; "
-                "use only api_key, base_url, concurrency, max_retries, timeout, max_retry_wait"
-            )
-        seconds = "a number of seconds"
-        for name, value, rule, ok in (
-            ("concurrency", concurrency, "a whole number >= 1", isinstance(concurrency, int) and concurrency >= 1),
-            ("max_retries", max_retries, "a whole number >= 0", isinstance(max_retries, int) and max_retries >= 0),
-            ("timeout", timeout, f"{seconds} > 0", isinstance(timeout, (int, float)) and timeout > 0),
-            ("max_retry_wait", max_retry_wait, f"{seconds} >= 0",
-             isinstance(max_retry_wait, (int, float)) and max_retry_wait >= 0),
-        ):  # fmt: skip
-            if not ok or isinstance(value, bool):
-                raise BackendError(f"{name} must be {rule}, got {value!r}; change llm.options.{name}")
+        given = {"concurrency": concurrency, "max_retries": max_retries, "timeout": timeout,
+                 "max_retry_wait": max_retry_wait, **unknown}  # fmt: skip
+        opts = ApiOptions.check(given, f"the {self.provider} backend", "llm.options.", ("api_key",), BackendError)
         key = api_key or os.environ.get(self.key_env) or None
         if key is None and key_required:
             raise BackendError(f"set {self.key_env} or pass api_key=... to use the {self.provider} backend")
         super().__init__(model)
-        self.options = {"concurrency": concurrency, "max_retries": max_retries, "timeout": timeout,
-                        "max_retry_wait": max_retry_wait}  # fmt: skip
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.timeout = float(timeout)
-        self.max_retry_wait = float(max_retry_wait)
+        self.options = opts.model_dump(include={"concurrency", "max_retries", "timeout", "max_retry_wait"})
+        self.concurrency = opts.concurrency
+        self.max_retries = opts.max_retries
+        self.timeout = opts.timeout
+        self.max_retry_wait = opts.max_retry_wait
         self._secret = key
         self.client: Any = None
         #: the calls of the current ``generate`` still in flight (future -> prompt index)
@@ -255,8 +263,9 @@ class ApiBackend(Backend):
         p, retried = self.provider, f"after {self.max_retries} retries"
         later = "retry later; the run can be resumed"
         if isinstance(exc, self.sdk.APITimeoutError):
-            msg = f"{p} request timed out {retried} ({self.timeout:g}s each): check base_url / network, raise timeout="
-            msg += f" or {later}"
+            msg = (f"{p} request timed out {retried} ({self.timeout:g} s each): a slow or busy server (a local one "
+                   "queues concurrent requests) needs a higher llm.options.timeout or a lower llm.options.concurrency; "
+                   f"else check base_url / network, or {later}")  # fmt: skip
         elif isinstance(exc, self.sdk.APIConnectionError):
             msg = f"cannot reach the {p} API at {self.client.base_url} {retried}: check base_url / network, or {later}"
         elif isinstance(exc, self.sdk.APIStatusError):

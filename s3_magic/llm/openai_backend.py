@@ -9,6 +9,7 @@ compatible server understands. With no model named, a compatible server's first 
 from __future__ import annotations
 
 import os
+from typing import Any, ClassVar
 
 import openai
 
@@ -29,7 +30,7 @@ class OpenAIBackend(ApiBackend):
 
     provider = "openai"
     key_env = "OPENAI_API_KEY"
-    sdk = openai
+    sdk: ClassVar[Any] = openai
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class OpenAIBackend(ApiBackend):
         self.client = openai.OpenAI(
             api_key=self._secret or PLACEHOLDER_KEY,
             base_url=base_url,
-            max_retries=max_retries,
+            max_retries=self.max_retries,
             timeout=self.timeout,
             http_client=self.hooked_client(http_client),
         )
@@ -70,7 +71,7 @@ class OpenAIBackend(ApiBackend):
         """The first model a compatible server lists (vLLM and llama.cpp serve exactly one)."""
         where = f"the server at {self.client.base_url}"
         try:
-            models = [m.id for m in self.client.models.list()]
+            models: list[str] = [m.id for m in self.client.models.list()]
         except openai.APIError as exc:
             models, why = [], f"cannot list the models of {where} ({type(exc).__name__}): check base_url / network"
         else:
@@ -82,7 +83,7 @@ class OpenAIBackend(ApiBackend):
     def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
         response = self.client.chat.completions.create(
             model=self.model,
-            messages=[{"role": m["role"], "content": m["content"]} for m in prompt.messages],  # type: ignore[misc]
+            messages=[{"role": m["role"], "content": m["content"]} for m in prompt.messages],
             temperature=params.temperature,
             top_p=params.top_p,
             **{self._limit_name: params.max_tokens},

@@ -33,9 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import random
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,18 +42,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from s3_magic.atomic import staged
 from s3_magic.errors import BackendError, S3Error
 from s3_magic.example import Example
 from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.options import OracleOptions
 
-_OPTIONS = {
-    "pool", "format", "text", "label", "label_map", "labels", "limit", "seed", "min_words", "max_words",
-    "near_duplicate", "encoder", "device", "max_length", "batch_size",
-}  # fmt: skip
-DEFAULT_LIMIT = 20_000
-#: SST-2 train holds parse-tree phrases; most under 6 words are fragments, while 97% of dev sentences have 6 or more
-DEFAULT_MIN_WORDS = 6
-DEFAULT_NEAR_DUPLICATE = 0.9
 #: words of a pool sentence kept as one rationale
 RATIONALE_WORDS = 8
 _STEPS = ("rationale", "seed", "zerogen", "error")
@@ -95,34 +87,22 @@ class OracleBackend(Backend):
     default_chunk: ClassVar[int] = 256
     observes: ClassVar[bool] = True
 
+    Options = OracleOptions
+
     def __init__(self, model: str = "", **options: object) -> None:
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise BackendError(
-                f"unknown option(s) {', '.join(unknown)} for the oracle backend; use {', '.join(sorted(_OPTIONS))}"
-            )
-        pool = options.get("pool")
-        if pool is not None and not isinstance(pool, str):
-            raise BackendError(f"oracle option pool must be a file path, got {type(pool).__name__}; {_HINT}")
-        model, pool = (model or "").strip(), (pool or "").strip()
+        opts = OracleOptions.check(options, "the oracle backend", "llm.options.", error=BackendError)
+        model, pool = (model or "").strip(), (opts.pool or "").strip()
         if model and pool and model != pool:
             raise BackendError(f"the oracle pool is given twice ({model!r} in the spec, {pool!r} in options); keep one")
         where = model or pool
         if not where:
             raise BackendError(f"the oracle backend needs a pool of real labelled sentences; {_HINT}")
         super().__init__(where, **options)
-        self.limit = _limit(options.get("limit", DEFAULT_LIMIT))
-        self.seed = _int(options.get("seed", 0), "seed")
-        self.min_words = _int(options.get("min_words", DEFAULT_MIN_WORDS), "min_words", low=0)
-        max_words = options.get("max_words")
-        self.max_words = None if max_words is None else _int(max_words, "max_words", low=max(1, self.min_words))
-        self.near_duplicate = _fraction(options.get("near_duplicate", DEFAULT_NEAR_DUPLICATE))
-        self.max_length = _int(options.get("max_length", 128), "max_length", low=8)
-        self.batch_size = _int(options.get("batch_size", 128), "batch_size", low=1)
-        self.labels = self._labels_option()
-        self.encoder_spec = str(options.get("encoder", "embedded"))
-        self.device_spec = str(options.get("device", "auto"))
-        self.source = self._source(where, options)
+        self.limit, self.seed, self.min_words, self.max_words = opts.limit, opts.seed, opts.min_words, opts.max_words
+        self.near_duplicate, self.max_length, self.batch_size = opts.near_duplicate, opts.max_length, opts.batch_size
+        self.labels = None if opts.labels is None else list(opts.labels)
+        self.encoder_spec, self.device_spec = opts.encoder, opts.device
+        self.source = self._source(where, opts)
         self.path = Path(self.source.path or "")
         self.digest = _digest(self.path)
         self._pool: OraclePool | None = None
@@ -135,7 +115,7 @@ class OracleBackend(Backend):
         self._queries: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def _source(self, where: str, options: dict[str, object]) -> Any:
+    def _source(self, where: str, options: OracleOptions) -> Any:
         """The pool as a :class:`DataSource` with an absolute path; a one-line BackendError when it is wrong."""
         from pydantic import ValidationError
 
@@ -144,7 +124,8 @@ class OracleBackend(Backend):
         path = Path(expand_path(where)).resolve()
         if not path.exists():
             raise BackendError(f"the oracle pool {where!r} does not exist ({path}); give a labelled data file, {_HINT}")
-        fields = {k: options[k] for k in ("format", "text", "label", "label_map") if options.get(k) is not None}
+        fields = {k: getattr(options, k) for k in ("format", "text", "label", "label_map")}
+        fields = {k: v for k, v in fields.items() if v is not None}
         try:
             return DataSource(path=str(path), **fields)
         except ValidationError as exc:
@@ -162,14 +143,6 @@ class OracleBackend(Backend):
             "near_duplicate": self.near_duplicate, "encoder": self.encoder_spec, "max_length": self.max_length,
         }  # fmt: skip
         return "oracle=" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
-
-    def _labels_option(self) -> list[str] | None:
-        labels = self.options.get("labels")
-        if labels is None:
-            return None
-        if not isinstance(labels, (list, tuple)) or not labels or not all(isinstance(x, str) for x in labels):
-            raise BackendError("oracle option labels must be a list of label names, e.g. [negative, positive]")
-        return list(labels)
 
     # --- the pool ------------------------------------------------------------------------------------------------
 
@@ -428,21 +401,8 @@ def _read_cached(key: str, n: int) -> np.ndarray | None:
 
 def _write_cached(key: str, vectors: np.ndarray) -> None:
     """Write atomically (a temporary file renamed into place); a cache that cannot be written is skipped."""
-    folder = _cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy", dir=folder)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, vectors, allow_pickle=False)
-        os.replace(tmp, folder / f"{key}.npy")
-    except OSError:
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    with contextlib.suppress(OSError), staged(_cache_dir() / f"{key}.npy") as tmp, tmp.open("wb") as fh:
+        np.save(fh, vectors, allow_pickle=False)
 
 
 def _digest(path: Path) -> str:
@@ -454,7 +414,7 @@ def _digest(path: Path) -> str:
             if path.is_dir():
                 h.update(f"{file.relative_to(path)}\0{file.stat().st_size}\0".encode())
             with open(file, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                while block := fh.read(1 << 20):
                     h.update(block)
     except OSError as exc:
         raise BackendError(f"cannot read the oracle pool {str(path)!r} ({exc.strerror}); check the file") from None
@@ -474,23 +434,3 @@ def _fingerprint(source: str) -> str:
         if file.suffix in (".safetensors", ".bin", ".json", ".txt") and file.is_file():
             h.update(f"{file.name}\0{file.stat().st_size}\0".encode())
     return h.hexdigest()[:32]
-
-
-def _int(value: object, name: str, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BackendError(f"oracle option {name} must be an integer, got {value!r}")
-    if low is not None and value < low:
-        raise BackendError(f"oracle option {name} must be at least {low}, got {value}")
-    return value
-
-
-def _limit(value: object) -> int | None:
-    if value is None:
-        return None
-    return _int(value, "limit", low=1)
-
-
-def _fraction(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
-        raise BackendError(f"oracle option near_duplicate must be a number in (0, 1] (default 0.9), got {value!r}")
-    return float(value)

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class MagicFunction(Protocol):
+    """A magic's function after ``magic_arguments``: callable as before, with the parser built from its options."""
+
+    parser: argparse.ArgumentParser
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 FOLDER = (argument("--folder", help="run folder (default: S3Magics.folder, s3_runs)"),)
 BUDGET = (
@@ -29,7 +38,7 @@ SETTINGS = (
     *BUDGET,
 )
 FILTERS = (
-    argument("-r", "--round", type=int, help="round (default: see above)"),
+    argument("-r", "--round", dest="round_no", metavar="ROUND", type=int, help="round (default: see above)"),
     argument("--label", help="only this label"),
     argument("--kind", choices=["seed", "extrapolated", "zerogen"], help="only this kind of example"),
     argument("--verdict", help="only this filter verdict (ok, too_short, duplicate, refusal, ...)"),
@@ -39,18 +48,18 @@ PAGE = (argument("--page-size", type=int, help="rows per page (default: S3Magics
 TRAIT_DEFAULTS = ("llm", "student_mode", "concurrency", "budget", "budget_usd")
 
 
-def options(*args: Decorator) -> Decorator:
+def options(*args: Decorator) -> Callable[[Callable[..., Any]], MagicFunction]:
     """``magic_arguments`` with the given ``argument`` decorators (in the order given)."""
 
-    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(func: Callable[..., Any]) -> MagicFunction:
         for deco in reversed(args):
             func = deco(func)
-        return magic_arguments()(func)
+        return cast(MagicFunction, magic_arguments()(func))
 
     return wrap
 
 
-def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
+def parse(func: MagicFunction, line: str) -> argparse.Namespace:
     """Parse a magic's line with shell quoting (``--text "a b"`` is ``a b``); bad options raise ``UsageError``
     (the parser never calls ``sys.exit``)."""
     try:
@@ -61,16 +70,16 @@ def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
 
 
 def call(magics: Any, name: str, ns: argparse.Namespace, *args: Any, trait_defaults: bool = False) -> Any:
-    """Call twin ``s3_magic.notebook.<name>`` with the parsed options (and the magics' configured defaults)."""
+    """Call twin ``s3_magic.twins.<name>`` with the parsed options and the magics' configured defaults (folder,
+    page size; with ``trait_defaults`` the settings of new runs); its result shows widgets as ``S3Magics.widgets``
+    says."""
     import inspect
 
-    from s3_magic import notebook as nb
+    from s3_magic import twins
     from s3_magic.errors import S3Error
-    from s3_magic.views import base
 
-    base.WIDGETS = {"on": True, "off": False}.get(magics.widgets)
-    nb.STATE.page_size = magics.page_size
-    func = getattr(nb, name)
+    widgets = {"on": True, "off": False}.get(magics.widgets)
+    func = getattr(twins, name)
     params = inspect.signature(func).parameters
     kwargs = {k: v for k, v in vars(ns).items() if v is not None}
     if trait_defaults:
@@ -78,11 +87,16 @@ def call(magics: Any, name: str, ns: argparse.Namespace, *args: Any, trait_defau
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if "folder" in params and "folder" in vars(ns):
         kwargs.setdefault("folder", magics.folder)
+    if "page_size" in params:
+        kwargs.setdefault("page_size", magics.page_size)
     if "reporter" in params:
         from s3_magic.views.progress import ProgressView
 
-        kwargs["reporter"] = ProgressView()
+        kwargs["reporter"] = ProgressView(live=widgets)
     try:
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
     except S3Error as exc:
         raise UsageError(str(exc)) from None
+    if isinstance(result, twins.Result):
+        result.widgets = widgets
+    return result

@@ -9,7 +9,10 @@ from IPython.core.magic_arguments import argument
 from s3_magic.magics.args import FILTERS, PAGE, call, options, parse
 
 
-@options(argument("-r", "--round", type=int, help="round (default: the newest evaluated)"), *PAGE)
+@options(
+    argument("-r", "--round", dest="round_no", metavar="ROUND", type=int, help="round (default: the newest evaluated)"),
+    *PAGE,
+)
 def s3_errors(self: Any, line: str) -> Any:
     """The validation errors of a round (gold, prediction, confidence) with the examples the LLM
     extrapolated from each in the next round, and their filter verdicts."""

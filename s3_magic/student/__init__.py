@@ -1,36 +1,71 @@
-"""Students (small classifiers): fine-tune mode and fast frozen-embedding mode, created by ``make_student``."""
+"""Students (small classifiers) in a registry of modes: fine-tune and fast frozen-embedding mode, made by
+``make_student``.
+
+Each mode is registered with its factory (``factory(labels, model=..., **options)``, imported on first use, so
+registering the built-ins imports no torch) and the :class:`~s3_magic.options.Options` model of its options, which a
+task's ``student`` section is checked against when it is loaded. Another student plugs in with
+:func:`register_student`; a run can also take one from ``Session.create(..., student_factory=...)``.
+"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from s3_magic.errors import ConfigError
+from s3_magic.options import Options
+from s3_magic.registry import Entry, Registry
 from s3_magic.student.base import Predictions, Student
+from s3_magic.student.options import FastOptions, FineTuneOptions
 
-MODES = ("finetune", "fast")
+__all__ = [
+    "Predictions",
+    "Student",
+    "make_student",
+    "register_student",
+    "student_entry",
+    "student_modes",
+    "unregister_student",
+]
 
-__all__ = ["MODES", "Predictions", "Student", "make_student"]
-
-
-def _student_class(mode: str) -> type[Student]:
-    if mode == "finetune":
-        from s3_magic.student.finetune import FineTuneStudent
-
-        return FineTuneStudent
-    if mode == "fast":
-        from s3_magic.student.fast import FastStudent
-
-        return FastStudent
-    raise ConfigError(f"unknown student mode {mode!r}: use one of {', '.join(MODES)}")
+STUDENTS = Registry("student mode", "student", ConfigError)
 
 
-def make_student(labels: Sequence[str], mode: str = "finetune", model: str = "embedded", **params: Any) -> Student:
-    """A student for ``labels``; ``params`` are the mode's options (e.g. epochs, lr for finetune; C for fast)."""
-    cls = _student_class(mode)
-    allowed = [name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "labels", "model")]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown {mode} student option(s) {', '.join(unknown)}: use {', '.join(allowed)}")
-    return cls(labels, model=model, **params)
+def register_student(
+    name: str,
+    factory: str | Callable[..., Student],
+    options: type[Options],
+    extra: str | None = None,
+    replace: bool = False,
+) -> Entry:
+    """Register student mode ``name``: ``factory(labels, model=..., **options)`` makes a fresh student (a callable,
+    or ``"module:attr"`` imported on first use); ``options`` is the model of the options it takes. A name already
+    registered needs ``replace=True``."""
+    return STUDENTS.register(Entry(name, factory, options, extra), replace=replace)
+
+
+def unregister_student(name: str) -> None:
+    STUDENTS.unregister(name)
+
+
+def student_modes() -> list[str]:
+    """The registered student modes, sorted."""
+    return STUDENTS.names()
+
+
+def student_entry(mode: str) -> Entry:
+    """The registry entry of ``mode`` (a ConfigError listing the modes when there is none)."""
+    return STUDENTS.get(mode)
+
+
+def make_student(labels: Sequence[str], mode: str = "finetune", model: str = "embedded", **options: Any) -> Student:
+    """A fresh student for ``labels``; ``options`` are the mode's (e.g. epochs, lr for finetune; C for fast), checked
+    against its options model (an unknown or bad one is a one-line ConfigError)."""
+    entry = student_entry(mode)
+    opts = entry.options.check(options, f"the {mode} student", "student.", error=ConfigError)
+    student: Student = STUDENTS.load(mode)(list(labels), model=model, **opts.model_dump())
+    return student
+
+
+register_student("finetune", "s3_magic.student.finetune:FineTuneStudent", FineTuneOptions, extra="local")
+register_student("fast", "s3_magic.student.fast:FastStudent", FastOptions, extra="local")

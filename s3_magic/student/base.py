@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from s3_magic.example import Example
 
@@ -45,7 +46,7 @@ class Student(ABC):
         progress: Progress | None = None,
         weights: Sequence[float] | None = None,
         warm_start: bool = False,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Train from scratch on ``examples`` (each weighing ``weights[i]`` in the loss, default 1; with
         ``warm_start``, go on from the previous fit where supported); return training stats (seconds, ...)."""
 

@@ -124,7 +124,7 @@ class FastStudent(Student):
         progress: Progress | None = None,
         weights: Sequence[float] | None = None,
         warm_start: bool = False,
-    ) -> dict:
+    ) -> dict[str, Any]:
         if warm_start:
             raise ConfigError("the fast student cannot go on from a previous fit; use student.mode: finetune")
         y = np.array(check_labels(self.labels, examples))

@@ -63,7 +63,7 @@ def check_labels(labels: Sequence[str], examples: Sequence[Example]) -> list[int
 def bf16_ok(device: str) -> bool:
     """bf16 autocast pays off on GPUs and on CPUs with AMX/AVX512-BF16; elsewhere it is slower than fp32."""
     if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
+        return bool(torch.cuda.is_bf16_supported())
     amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
     return bool(amx or getattr(torch._C._cpu, "_is_avx512_bf16_supported", lambda: False)())
 
@@ -134,7 +134,8 @@ class FineTuneStudent(Student):
     def _optimizer(self, model: Any, total_steps: int) -> tuple[Any, Any]:
         embeddings = model.get_input_embeddings().weight
         embeddings.requires_grad_(not self.freeze_embeddings)
-        decay, no_decay = [], []
+        decay: list[torch.Tensor] = []
+        no_decay: list[torch.Tensor] = []
         for param in model.parameters():
             if not param.requires_grad:
                 continue
@@ -155,7 +156,7 @@ class FineTuneStudent(Student):
         progress: Progress | None = None,
         weights: Sequence[float] | None = None,
         warm_start: bool = False,
-    ) -> dict:
+    ) -> dict[str, Any]:
         targets = torch.tensor(check_labels(self.labels, examples))
         scale = example_weights(weights, len(examples))
         use_all_cores()

@@ -115,13 +115,14 @@ def collate(enc: Encoded, idx: Sequence[int], pad_id: int, device: str) -> dict[
     width = max(len(enc.input_ids[i]) for i in idx)
     ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(idx), width), dtype=torch.long)
-    types = torch.zeros((len(idx), width), dtype=torch.long) if enc.token_type_ids is not None else None
+    type_ids = enc.token_type_ids
+    types = torch.zeros((len(idx), width), dtype=torch.long) if type_ids is not None else None
     for row, i in enumerate(idx):
         n = len(enc.input_ids[i])
         ids[row, :n] = torch.tensor(enc.input_ids[i])
         mask[row, :n] = 1
-        if types is not None:
-            types[row, :n] = torch.tensor(enc.token_type_ids[i])
+        if types is not None and type_ids is not None:
+            types[row, :n] = torch.tensor(type_ids[i])
     batch = {"input_ids": ids, "attention_mask": mask}
     if types is not None:
         batch["token_type_ids"] = types

@@ -10,18 +10,16 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-#: ``None`` = automatic (widgets inside a Jupyter kernel only), ``True``/``False`` force them on/off
-WIDGETS: bool | None = None
-
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STYLE = "border-collapse:collapse;font-size:90%;margin:4px 0"
 CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 
 
-def widgets_enabled() -> bool:
-    """True when ipywidgets is installed and we run inside a kernel (or widgets were forced on)."""
-    if WIDGETS is not None:
-        return WIDGETS
+def widgets_enabled(forced: bool | None = None) -> bool:
+    """``forced`` when given (``True``/``False``: widgets on/off); else (automatic) True when ipywidgets is installed
+    and we run inside a kernel."""
+    if forced is not None:
+        return forced
     import importlib.util
 
     if importlib.util.find_spec("ipywidgets") is None:
@@ -111,13 +109,14 @@ class View:
         return self.to_text()
 
 
-def bundle(views: Sequence[View], heading: str = "") -> dict[str, Any]:
-    """text/plain + text/html of ``views`` (and one widget holding them all, where widgets are enabled)."""
+def bundle(views: Sequence[View], heading: str = "", widgets: bool | None = None) -> dict[str, Any]:
+    """text/plain + text/html of ``views`` (and one widget holding them all, where widgets are enabled: ``widgets``
+    forces them on or off, ``None`` decides by :func:`widgets_enabled`)."""
     text = "\n\n".join(([heading] if heading else []) + [v.to_text() for v in views])
     parts = [f"<p><b>{esc(heading)}</b></p>"] if heading else []
     parts += [f"<div class='{' '.join(v.css_classes())}'>{v.to_html()}</div>" for v in views]
     data: dict[str, Any] = {"text/plain": text, "text/html": "\n".join(parts)}
-    if widgets_enabled() and views:
+    if widgets_enabled(widgets) and views:
         import ipywidgets as w
 
         head = [w.HTML(f"<b>{esc(heading)}</b>")] if heading else []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from s3_magic.report import rounds_table
+from s3_magic.records import Round
+from s3_magic.summaries import rounds_table
 from s3_magic.views.base import View, esc
 
 W, H, PAD = 420, 220, 36
@@ -28,13 +28,13 @@ def spread(ys: Sequence[float], gap: float = 12.0) -> list[float]:
 
 
 class RoundChart(View):
-    """Accuracy and data size per evaluated round (rows as returned by ``Session.rounds``); ``best`` (e.g.
+    """Accuracy and data size per evaluated round (as ``Session.rounds`` returns them); ``best`` (e.g.
     ``Session.best_round()``) is ringed on the check line (the validation line without a check split)."""
 
     css = "round-chart"
 
-    def __init__(self, rows: Sequence[dict[str, Any]], best: int | None = None) -> None:
-        self.rows = [r for r in rows if r.get("val_acc") is not None]
+    def __init__(self, rows: Sequence[Round], best: int | None = None) -> None:
+        self.rows = [r for r in rows if r.val_acc is not None]
         self.best = best
 
     def to_text(self) -> str:
@@ -44,7 +44,7 @@ class RoundChart(View):
         rows = self.rows
         n = max(len(rows), 1)
         x = [PAD + (i + 0.5) * (W - 2 * PAD) / n for i in range(n)]
-        accs = [r[k] for r in rows for k, _, _ in SERIES if r.get(k) is not None]
+        accs = [a for r in rows for k, _, _ in SERIES if (a := getattr(r, k)) is not None]
         lo, hi = min(accs, default=0.0), max(accs, default=1.0)
         lo, hi = max(0.0, lo - 0.05), min(1.0, hi + 0.05)
         hi = hi if hi > lo else lo + 0.1
@@ -52,35 +52,35 @@ class RoundChart(View):
         def y(v: float) -> float:
             return H - PAD - (v - lo) / (hi - lo) * (H - 2 * PAD)
 
-        big = max((r.get("n_train") or 0 for r in rows), default=0) or 1
+        big = max((r.n_train or 0 for r in rows), default=0) or 1
         bar_w = (W - 2 * PAD) / n * 0.4
         svg = "xmlns='http://www.w3.org/2000/svg' font-size='11' font-family='sans-serif'"
         out = [f"<svg {svg} width='{W}' height='{H}'>"]
         for i, r in enumerate(rows):
-            h = (r.get("n_train") or 0) / big * (H - 2 * PAD)
+            h = (r.n_train or 0) / big * (H - 2 * PAD)
             out.append(
                 f"<rect x='{x[i] - bar_w / 2:.1f}' y='{H - PAD - h:.1f}' width='{bar_w:.1f}' "
-                f"height='{h:.1f}' fill='#ddd'><title>{r.get('n_train')} training examples</title></rect>"
+                f"height='{h:.1f}' fill='#ddd'><title>{r.n_train} training examples</title></rect>"
             )
-            out.append(f"<text x='{x[i]:.1f}' y='{H - PAD + 14}' text-anchor='middle'>r{r['round']}</text>")
+            out.append(f"<text x='{x[i]:.1f}' y='{H - PAD + 14}' text-anchor='middle'>r{r.round}</text>")
             out.append(
                 f"<text x='{x[i]:.1f}' y='{H - PAD - h - 3:.1f}' text-anchor='middle' fill='#888'>"
-                f"{r.get('n_train') or 0}</text>"
+                f"{r.n_train or 0}</text>"
             )
         ends = []
         for key, name, color in SERIES:
-            pts = [(x[i], y(r[key]), r[key]) for i, r in enumerate(rows) if r.get(key) is not None]
+            pts = [(x[i], y(a), a) for i, r in enumerate(rows) if (a := getattr(r, key)) is not None]
             if not pts:
                 continue
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
             out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
             out += [f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{color}'/>" for px, py, _ in pts]
             ends.append((pts[-1], name, color))
-        best = next((i for i, r in enumerate(rows) if r["round"] == self.best), None)
+        best = next((i for i, r in enumerate(rows) if r.round == self.best), None)
         if best is not None:
-            key, by, color = SERIES[1] if rows[best].get("check_acc") is not None else SERIES[0]
+            key, by, color = SERIES[1] if rows[best].check_acc is not None else SERIES[0]
             out.append(
-                f"<circle class='best' cx='{x[best]:.1f}' cy='{y(rows[best][key]):.1f}' r='6' fill='none' "
+                f"<circle class='best' cx='{x[best]:.1f}' cy='{y(getattr(rows[best], key)):.1f}' r='6' fill='none' "
                 f"stroke='{color}' stroke-width='1.5'><title>best round by {by} accuracy</title></circle>"
             )
             out.append(f"<text x='{x[best]:.1f}' y='{H - PAD + 26}' text-anchor='middle' fill='{color}'>best</text>")

@@ -29,12 +29,12 @@ class ErrorTable(Paged):
         self,
         errors: Sequence[dict[str, Any]],
         children: dict[str, list[dict[str, Any]]],
-        round: int,
+        round_no: int,
         on_accept: AcceptFn | None = None,
         on_edit: EditFn | None = None,
         page_size: int = 10,
     ) -> None:
-        self.errors, self.children, self.round = list(errors), children, round
+        self.errors, self.children, self.round = list(errors), children, round_no
         self.on_accept, self.on_edit, self.page_size = on_accept, on_edit, max(1, page_size)
 
     def summary(self) -> str:

@@ -26,7 +26,7 @@ def filter_rows(rows: Sequence[dict[str, Any]], **wanted: Any) -> list[dict[str,
 
 
 class SampleBrowser(Paged):
-    """A paged, filterable list of example rows (as returned by ``Session.examples``)."""
+    """A paged, filterable list of example rows (``SyntheticExample.to_dict()`` of ``Session.examples``)."""
 
     css = "sample-browser"
 

@@ -1,19 +1,18 @@
-"""The plain-function twins of the notebook magics, and the state they share (the current Session).
+"""The plain-Python twins of the notebook magics, and the state they share (the current Session).
 
 Every magic ``%s3_x`` is a thin adapter over ``x(...)`` here: the keyword arguments are the magic's long
-options (``--student-mode`` is ``student_mode=``). Each returns a :class:`Result` holding pandas DataFrames
-and the views that display it. Nothing here imports IPython.
+options (``--student-mode`` is ``student_mode=``; ``-r/--round`` is ``round_no=``). Each returns a
+:class:`Result` holding pandas DataFrames and the views that display it. Nothing here imports IPython.
 
->>> from s3_magic import notebook as nb                      # doctest: +SKIP
->>> nb.synthesize("sst2", folder="s3_runs", llm="fake:x")    # doctest: +SKIP
->>> nb.iterate(rounds=2).rounds                              # doctest: +SKIP
->>> nb.final().value["check_acc"]                            # doctest: +SKIP
+>>> from s3_magic import twins                                        # doctest: +SKIP
+>>> twins.synthesize("sst2", folder="s3_runs", llm="local:embedded")  # doctest: +SKIP
+>>> twins.iterate(rounds=2).rounds                                    # doctest: +SKIP
+>>> twins.final().value["check_acc"]                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,10 @@ from typing import Any
 from s3_magic.engine.context import Reporter
 from s3_magic.errors import ConfigError, StoreError
 from s3_magic.llm.prices import format_usd
-from s3_magic.report import accuracy_phrase
+from s3_magic.records import ExampleKind, RunSummary, SyntheticExample, to_dicts
 from s3_magic.session import DEFAULT_FOLDER, Session
-from s3_magic.store import DB_NAME, RunStore
+from s3_magic.store import list_runs
+from s3_magic.summaries import accuracy_phrase
 from s3_magic.views.base import View, bundle
 from s3_magic.views.chart import RoundChart
 from s3_magic.views.errors import ErrorTable, children_by_error
@@ -48,12 +48,17 @@ STATE = State()
 
 class Result:
     """What a twin returns: ``res.<table>`` is a pandas DataFrame (``res.tables`` lists them); it displays
-    as its views (widgets in Jupyter, HTML in saved notebooks and nbconvert, text in a terminal)."""
+    as its views (widgets in Jupyter, HTML in saved notebooks and nbconvert, text in a terminal). Tables are given
+    as records (rounds, examples, ...) or dicts and kept as flat dicts."""
+
+    #: widgets in its display: ``True``/``False`` on/off, ``None`` where a kernel shows them (the magics set it)
+    widgets: bool | None = None
 
     def __init__(
-        self, heading: str, views: Sequence[View], tables: dict[str, list[dict[str, Any]]], value: Any = None
+        self, heading: str, views: Sequence[View], tables: dict[str, Iterable[Any]], value: Any = None
     ) -> None:
-        self.heading, self.views, self._tables, self.value = heading, list(views), tables, value
+        self.heading, self.views, self.value = heading, list(views), value
+        self._tables = {name: to_dicts(rows) for name, rows in tables.items()}
         self.session = STATE.session
 
     @property
@@ -71,7 +76,7 @@ class Result:
         raise AttributeError(f"no table {name!r} in this result; it has {', '.join(self.__dict__.get('_tables', {}))}")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return bundle(self.views, self.heading)
+        return bundle(self.views, self.heading, self.widgets)
 
     def __repr__(self) -> str:
         return "\n\n".join([self.heading] + [v.to_text() for v in self.views])
@@ -124,10 +129,6 @@ def _page(page_size: int | None) -> int:
     return page_size or STATE.page_size
 
 
-def _last_evaluated(session: Session) -> int:
-    return max((r["round"] for r in session.rounds() if r["status"] == "evaluated"), default=-1)
-
-
 def _chart(session: Session) -> RoundChart:
     """The round chart with the best round (by check accuracy) marked."""
     return RoundChart(session.rounds(), best=session.best_round())
@@ -135,20 +136,20 @@ def _chart(session: Session) -> RoundChart:
 
 # -- views of a session -------------------------------------------------------------------------------
 def _rationale_editor(session: Session) -> RationaleEditor:
-    seeded = any(r["round"] == 0 for r in session.rounds())
+    seeded = any(r.round == 0 for r in session.rounds())
     note = "seed data already made: edits change nothing now" if seeded else "edit before the seed data is made"
     return RationaleEditor(session.rationales, on_save=None if seeded else session.set_rationales, note=note)
 
 
-def _error_table(session: Session, round: int, page_size: int | None) -> ErrorTable:
-    kids = children_by_error(session.examples(round=round + 1, kind="extrapolated"))
-    errs = session.errors(round)
-    return ErrorTable(errs, kids, round, on_accept=session.accept, on_edit=session.edit, page_size=_page(page_size))
+def _error_table(session: Session, round_no: int, page_size: int | None) -> ErrorTable:
+    kids = children_by_error(to_dicts(session.examples(round_no=round_no + 1, kind="extrapolated")))
+    errs = session.errors(round_no)
+    return ErrorTable(errs, kids, round_no, on_accept=session.accept, on_edit=session.edit, page_size=_page(page_size))
 
 
-def _errors_result(session: Session, round: int, heading: str, page_size: int | None) -> Result:
-    table = _error_table(session, round, page_size)
-    rows = [{**e, "round": round, "n_extrapolated": len(table.children.get(e["uid"], []))} for e in table.errors]
+def _errors_result(session: Session, round_no: int, heading: str, page_size: int | None) -> Result:
+    table = _error_table(session, round_no, page_size)
+    rows = [{**e, "round": round_no, "n_extrapolated": len(table.children.get(e["uid"], []))} for e in table.errors]
     kids = [c for cs in table.children.values() for c in cs]
     return Result(
         heading,
@@ -191,7 +192,7 @@ def synthesize(
         else:
             session.synthesize()
     views: list[View] = [_rationale_editor(session)] if session.task.sizes.rationales_per_example else []
-    rows = session.examples(round=0)
+    rows = to_dicts(session.examples(round_no=0))
     if not rationales_only:
         views.append(SampleBrowser(rows, page_size=_page(page_size), title="seed samples"))
     rats = [{"label": k, "rationale": t} for k, ts in session.rationales.items() for t in ts]
@@ -206,7 +207,7 @@ def train(*, reporter: Reporter | None = None, page_size: int | None = None) -> 
     with _reporting(session, reporter):
         stats = session.train()
     head = _run_heading(session, f"round {r}: {accuracy_phrase(stats)}")
-    return _errors_result(session, r if r is not None else _last_evaluated(session), head, page_size)
+    return _errors_result(session, r if r is not None else session.last_evaluated(), head, page_size)
 
 
 def iterate(
@@ -221,58 +222,62 @@ def iterate(
     with _reporting(session, reporter):
         rows = session.iterate(rounds)
     last = rows[-1]
-    head = _run_heading(session, f"round {last['round']}: {accuracy_phrase(last)}")
-    return _errors_result(session, max(last["round"] - 1, 0), head, page_size)
+    head = _run_heading(session, f"round {last.round}: {accuracy_phrase(last)}")
+    return _errors_result(session, max(last.round - 1, 0), head, page_size)
 
 
-def errors(round: int | None = None, *, page_size: int | None = None) -> Result:
-    """The validation errors of ``round`` (default: the newest evaluated) and their extrapolations."""
+def errors(round_no: int | None = None, *, page_size: int | None = None) -> Result:
+    """The validation errors of round ``round_no`` (default: the newest evaluated) and their extrapolations."""
     session = current()
-    r = _last_evaluated(session) if round is None else round
+    r = session.last_evaluated() if round_no is None else round_no
     if r < 0:
         raise StoreError("no round is evaluated yet; train first with %s3_train or %s3_iterate")
     return _errors_result(session, r, _run_heading(session, f"errors of round {r}"), page_size)
 
 
-def _example_rows(session: Session, round: int | None, label: str | None, kind: str | None,
+def _example_rows(session: Session, round_no: int | None, label: str | None, kind: ExampleKind | None,
                   verdict: str | None, accepted: bool | None) -> list[dict[str, Any]]:  # fmt: skip
     if label is not None and label not in session.task.label_names:
         raise ConfigError(f"unknown label {label!r}; use one of {', '.join(session.task.label_names)}")
-    rows = session.examples(round=round, label=label, kind=kind, accepted=accepted)
-    return filter_rows(rows, verdict=verdict)
+    rows = session.examples(round_no=round_no, label=label, kind=kind, accepted=accepted)
+    return filter_rows(to_dicts(rows), verdict=verdict)
 
 
 def samples(
-    round: int | None = None,
+    round_no: int | None = None,
     *,
     label: str | None = None,
-    kind: str | None = None,
+    kind: ExampleKind | None = None,
     verdict: str | None = None,
     accepted: bool | None = None,
     page_size: int | None = None,
 ) -> Result:
     """Synthetic examples of any round, filtered by label, kind (seed/extrapolated/zerogen), verdict, acceptance."""
     session = current()
-    rows = _example_rows(session, round, label, kind, verdict, accepted)
+    rows = _example_rows(session, round_no, label, kind, verdict, accepted)
     browser = SampleBrowser(rows, page_size=_page(page_size))
     return Result(_run_heading(session, f"{len(rows)} samples"), [browser], {"samples": rows})
 
 
 def review(
-    round: int | None = None,
+    round_no: int | None = None,
     *,
     label: str | None = None,
-    kind: str | None = None,
+    kind: ExampleKind | None = None,
     verdict: str | None = None,
     page_size: int | None = None,
 ) -> Result:
     """Accept, reject or edit examples (default: the newest round's); changes are stored at once."""
     session = current()
-    if round is None:
-        round = max((e["round"] for e in session.examples()), default=0)
-    rows = _example_rows(session, round, label, kind, verdict, None)
-    panel = ReviewPanel(rows, session.accept, session.edit, page_size=_page(page_size), title=f"round {round}")
-    return Result(_run_heading(session, f"review round {round}"), [panel], {"samples": rows})
+    r = _newest_round(session.examples()) if round_no is None else round_no
+    rows = _example_rows(session, r, label, kind, verdict, None)
+    panel = ReviewPanel(rows, session.accept, session.edit, page_size=_page(page_size), title=f"round {r}")
+    return Result(_run_heading(session, f"review round {r}"), [panel], {"samples": rows})
+
+
+def _newest_round(examples: Iterable[SyntheticExample]) -> int:
+    """The newest round that has examples (0 when there are none)."""
+    return max((e.round for e in examples), default=0)
 
 
 def rationales(label: str | None = None, texts: Sequence[str] | None = None) -> Result:
@@ -303,7 +308,7 @@ def status() -> Result:
     }  # fmt: skip
     table = TableView([{"key": k, "value": v} for k, v in info.items()], [("key", "field"), ("value", "value")])
     head = _run_heading(session, "status")
-    row = next((r for r in rounds if r["round"] == best), None)
+    row = next((r for r in rounds if r.round == best), None)
     if row is not None:
         head += f"; best round {best}: {accuracy_phrase(row)}"
     return Result(head, [table, _chart(session)], {"rounds": rounds, "run": [info]})
@@ -314,7 +319,7 @@ def final(out: str | Path | None = None, *, reporter: Reporter | None = None) ->
     real labels, with the recipe that scores best on the check split; saved as a Hugging Face model folder
     (``out``, default ``<run folder>/<run id>-final/``). Test accuracy is only reported."""
     session = current()
-    if _last_evaluated(session) < 0:
+    if session.last_evaluated() < 0:
         raise StoreError("no round is evaluated yet; run the rounds first with %s3_iterate (or %s3_train)")
     with _reporting(session, reporter):
         result = session.final(out)
@@ -354,7 +359,7 @@ def export(path: str | Path, *, format: str = "jsonl", include_rejected: bool = 
     """Write the current run's examples (accepted only, unless ``include_rejected``) to ``path``."""
     session = current()
     out = session.export(path, format=format, include_rejected=include_rejected)
-    rows = session.examples() if include_rejected else session.examples(accepted=True)
+    rows = session.examples(accepted=None if include_rejected else True)
     view = TableView([], [], note=f"wrote {len(rows)} examples of run {session.run_id} to {out}")
     return Result("export", [view], {"samples": rows}, value=out)
 
@@ -362,14 +367,8 @@ def export(path: str | Path, *, format: str = "jsonl", include_rejected: bool = 
 def runs(*, folder: str | Path | None = None) -> Result:
     """The runs in ``folder`` (default: the current run folder), newest first."""
     folder = Path(folder or STATE.folder)
-    if not (folder / DB_NAME).exists():
-        raise StoreError(f"no run folder at {str(folder)!r}; start a run first or pass --folder")
-    rows = RunStore(folder).list_runs()
-    for r in rows:
-        r["created"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-    cols = [("id", "run"), ("task_name", "task"), ("status", "status"), ("last_round", "rounds"),
-            ("accepted", "accepted"), ("created", "created")]  # fmt: skip
-    return Result(f"runs in {folder}", [TableView(rows, cols)], {"runs": rows})
+    rows = to_dicts(list_runs(folder))
+    return Result(f"runs in {folder}", [TableView(rows, list(RunSummary.COLUMNS))], {"runs": rows})
 
 
 def resume(

@@ -1,4 +1,5 @@
-"""Plain-text summaries of a run (the CLI prints them; notebooks use them where no widget front end exists)."""
+"""Plain-text and Markdown summaries of a run: the round table, rejections, accuracy phrases, the final model and
+the runs of a folder (the CLI prints them; the views and the dataset card use them too)."""
 
 from __future__ import annotations
 
@@ -6,48 +7,48 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3_magic.llm.prices import format_usd
+from s3_magic.records import Round, RunSummary
 
 COLUMNS = (
     ("round", "round"), ("n_train", "train"), ("new_accepted", "new"), ("rejected", "rejected"),
     ("val_acc", "val acc"), ("check_acc", "check acc"), ("test_acc", "test acc"), ("n_errors", "errors"),
-    ("llm_calls", "LLM calls"), ("cache_hits", "cached"), ("tokens", "tokens"), ("cost_usd", "cost"),
+    ("llm_calls", "LLM calls"), ("cache_hits", "cached"), ("tokens", "tokens"), ("completion_tok_s", "tok/s"),
+    ("cost_usd", "cost"),
     ("seconds", "seconds"),
 )  # fmt: skip
 
 
-#: columns shown only when some round has a value (a check split, a test set)
-OPTIONAL = ("check_acc", "test_acc")
-#: columns shown only when the rows carry the key (``Session.rounds`` adds ``cost_usd``; stored rows lack it)
-KEYED = ("cost_usd",)
+#: columns shown only when some round has a value (a check split, a test set, completion tokens/s of real calls)
+OPTIONAL = ("check_acc", "test_acc", "completion_tok_s")
+#: columns shown only when the rounds are priced (``Session.rounds`` prices them; the store's rounds are not)
+PRICED = ("cost_usd",)
 
 
-def round_cells(row: dict[str, Any]) -> dict[str, str]:
+def round_cells(row: Round) -> dict[str, str]:
     """One round's stats as display strings."""
-    rejected = row.get("rejected") or {}
-    seconds = sum(float(row.get(k) or 0) for k in ("data_seconds", "train_seconds", "eval_seconds"))
-    values = {
-        "round": str(row["round"]),
-        "n_train": _int(row.get("n_train")),
-        "new_accepted": _int(row.get("new_accepted")),
-        "rejected": _int(sum(rejected.values())) if isinstance(rejected, dict) else "",
-        "val_acc": _pct(row.get("val_acc")),
-        "check_acc": _pct(row.get("check_acc")),
-        "test_acc": _pct(row.get("test_acc")),
-        "n_errors": _int(row.get("n_errors")),
-        "llm_calls": _int(row.get("llm_calls")),
-        "cache_hits": _int(row.get("cache_hits")),
-        "tokens": _int((row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)),
-        "cost_usd": format_usd(row["cost_usd"]) if "cost_usd" in row else "",
-        "seconds": f"{seconds:.1f}",
+    return {
+        "round": str(row.round),
+        "n_train": _int(row.n_train),
+        "new_accepted": _int(row.new_accepted),
+        "rejected": _int(sum(row.rejected.values())),
+        "val_acc": _pct(row.val_acc),
+        "check_acc": _pct(row.check_acc),
+        "test_acc": _pct(row.test_acc),
+        "n_errors": _int(row.n_errors),
+        "llm_calls": _int(row.llm_calls),
+        "cache_hits": _int(row.cache_hits),
+        "tokens": _int(row.tokens),
+        "completion_tok_s": "" if row.completion_tok_s is None else f"{row.completion_tok_s:.0f}",
+        "cost_usd": format_usd(row.cost_usd) if row.priced else "",
+        "seconds": f"{row.seconds:.1f}",
     }
-    return values
 
 
-def rounds_table(rows: Sequence[dict[str, Any]]) -> str:
+def rounds_table(rows: Sequence[Round]) -> str:
     """A fixed-width table of the per-round stats (check and test accuracy only where some round has them)."""
-    shown = {k for k in OPTIONAL if any(r.get(k) is not None for r in rows)}
-    shown |= {k for k in KEYED if any(k in r for r in rows)}
-    cols = [(k, h) for k, h in COLUMNS if k not in OPTIONAL + KEYED or k in shown]
+    shown = {k for k in OPTIONAL if any(getattr(r, k) is not None for r in rows)}
+    shown |= {k for k in PRICED if any(r.priced for r in rows)}
+    cols = [(k, h) for k, h in COLUMNS if k not in OPTIONAL + PRICED or k in shown]
     cells = [round_cells(r) for r in rows]
     widths = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in cols}
     lines = ["  ".join(h.rjust(widths[k]) for k, h in cols)]
@@ -56,14 +57,20 @@ def rounds_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def rejection_summary(rows: Sequence[dict[str, Any]]) -> str:
+def rejections(rows: Sequence[Round]) -> dict[str, int]:
+    """Examples the filters rejected in ``rows``, by reason, most first."""
     total: dict[str, int] = {}
     for r in rows:
-        for reason, n in (r.get("rejected") or {}).items():
+        for reason, n in r.rejected.items():
             total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items(), key=lambda x: -x[1]))
+
+
+def rejection_summary(rows: Sequence[Round]) -> str:
+    total = rejections(rows)
     if not total:
         return "filters rejected nothing"
-    return "rejected by the filters: " + ", ".join(f"{k} {v}" for k, v in sorted(total.items(), key=lambda x: -x[1]))
+    return "rejected by the filters: " + ", ".join(f"{k} {v}" for k, v in total.items())
 
 
 def _pct(x: float | None) -> str:
@@ -74,12 +81,12 @@ def _int(x: Any) -> str:
     return "" if x is None or x == "" else f"{int(x):,}"
 
 
-def accuracy_phrase(row: dict[str, Any]) -> str:
+def accuracy_phrase(row: Round) -> str:
     """A round's accuracy for a heading: check accuracy first (the honest one), validation beside it."""
-    val = _pct(row.get("val_acc")) or "—"
-    if row.get("check_acc") is None:
+    val = _pct(row.val_acc) or "—"
+    if row.check_acc is None:
         return f"validation accuracy {val}"
-    return f"check accuracy {_pct(row['check_acc'])} (validation {val}, optimistic: the loop extrapolated those)"
+    return f"check accuracy {_pct(row.check_acc)} (validation {val}, optimistic: the loop extrapolated those)"
 
 
 def final_summary(result: dict[str, Any]) -> str:
@@ -112,12 +119,25 @@ def final_summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def rounds_markdown(rows: Sequence[dict[str, Any]]) -> str:
+def rounds_markdown(rows: Sequence[Round]) -> str:
     """The per-round table as Markdown (for dataset cards): data size, accuracies, rejections."""
     cols = [("round", "round"), ("n_train", "train"), ("new_accepted", "new"), ("rejected", "rejected"),
             ("val_acc", "validation acc"), ("check_acc", "check acc"), ("test_acc", "test acc")]  # fmt: skip
-    cols = [(k, h) for k, h in cols if k not in OPTIONAL or any(r.get(k) is not None for r in rows)]
+    cols = [(k, h) for k, h in cols if k not in OPTIONAL or any(getattr(r, k) is not None for r in rows)]
     cells = [round_cells(r) for r in rows]
     lines = ["| " + " | ".join(h for _, h in cols) + " |", "| " + " | ".join("---:" for _ in cols) + " |"]
     lines += ["| " + " | ".join(c[k] for k, _ in cols) + " |" for c in cells]
     return "\n".join(lines)
+
+
+def runs_table(runs: Sequence[RunSummary]) -> str:
+    """A fixed-width table of a folder's runs, newest first (the columns of :attr:`RunSummary.COLUMNS`)."""
+    cols = RunSummary.COLUMNS
+    rows = [{k: "" if v is None else str(v) for k, v in r.to_dict().items()} for r in runs]
+    widths = {k: max([len(h)] + [len(r[k]) for r in rows]) for k, h in cols}
+    numbers = {"last_round", "accepted"}
+
+    def line(cells: dict[str, str]) -> str:
+        return "  ".join(cells[k].rjust(widths[k]) if k in numbers else cells[k].ljust(widths[k]) for k, _ in cols)
+
+    return "\n".join([line(dict(cols)), *(line(r) for r in rows)])
