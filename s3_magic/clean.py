@@ -33,6 +33,9 @@ REASONS: dict[str, str] = {
     "copies_check": "exact or near copy of a held-out check example",
     "copies_test": "exact or near copy of a test example",
     "judge_disagrees": "a student trained on the validation examples confidently gives it another label",
+    "copies_context": "a pair's second text (or a question) copies its context",
+    "not_a_question": "QA: no question mark, so the output is not a question",
+    "contains_answer": "QA: the question contains its own answer",
 }
 
 

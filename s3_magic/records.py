@@ -42,9 +42,10 @@ class Round:
     ``batch_occupancy`` (rows still generating per decode step, as a share of the batch size).
     Evaluation: ``n_train``, ``train_by_label``, ``val_acc`` (optimistic: the loop extrapolates those errors),
     ``check_acc`` / ``n_check`` (held out: what every choice reads), ``test_acc`` (report only), ``n_errors``,
-    ``train_seconds``, ``eval_seconds``. ``cost_usd`` is what the round's real LLM calls cost, set by
-    ``Session.rounds`` (``priced``; None there means the model has no known price). Stats this version has no
-    field for (written by another version) are kept in ``extra``.
+    ``train_seconds``, ``eval_seconds``; a QA round has ``val_em`` / ``val_f1``, ``check_em`` / ``check_f1`` and
+    ``test_em`` / ``test_f1`` (means of 0 to 1) instead of the accuracies. ``cost_usd`` is what the round's real
+    LLM calls cost, set by ``Session.rounds`` (``priced``; None there means the model has no known price). Stats
+    this version has no field for (written by another version) are kept in ``extra``.
     """
 
     #: the seconds of a round's phases (each phase records its own; a resumed phase adds to nothing twice)
@@ -72,6 +73,13 @@ class Round:
     check_acc: float | None = None
     n_check: int | None = None
     test_acc: float | None = None
+    #: QA tasks: mean exact match and token F1 (0 to 1, like the accuracies) on validation, check and test questions
+    val_em: float | None = None
+    val_f1: float | None = None
+    check_em: float | None = None
+    check_f1: float | None = None
+    test_em: float | None = None
+    test_f1: float | None = None
     n_errors: int | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None

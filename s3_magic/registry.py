@@ -19,12 +19,14 @@ from s3_magic.options import Options
 @dataclass(frozen=True)
 class Entry:
     """A registered part: ``name``, its ``factory`` and its ``options`` model; ``extra`` is the pip extra
-    (``s3-magic[EXTRA]``) that installs the packages a lazily imported factory needs."""
+    (``s3-magic[EXTRA]``) that installs the packages a lazily imported factory needs; ``kinds`` the task kinds a
+    student mode serves (``single`` and ``pair`` classification, or ``qa``)."""
 
     name: str
     factory: str | Callable[..., Any]
     options: type[Options]
     extra: str | None = None
+    kinds: tuple[str, ...] = ("single", "pair")
 
 
 class Registry:

@@ -1,5 +1,5 @@
-"""The run store: one SQLite file (WAL) per run folder holding runs, rounds, examples, errors and the
-LLM call cache. Everything is written as it arrives, so an interrupted run loses nothing.
+"""The run store: one SQLite file (WAL) per run folder holding runs, rounds, examples, errors, the
+LLM call cache and the provider batches made. Everything is written as it arrives, so an interrupted run loses nothing.
 """
 
 from __future__ import annotations
@@ -109,6 +109,16 @@ CREATE TABLE IF NOT EXISTS llm_cache (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS llm_cache_run ON llm_cache (run_id);
+CREATE TABLE IF NOT EXISTS llm_batches (
+    backend TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    run_id TEXT,
+    model TEXT NOT NULL,
+    requests TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (backend, batch_id)
+);
 CREATE TABLE IF NOT EXISTS finals (
     run_id TEXT PRIMARY KEY REFERENCES runs(id),
     result TEXT NOT NULL,
@@ -400,6 +410,32 @@ class RunStore:
                 [fields[k] for k in cols],
             )
             return cur.rowcount > 0
+
+    # -- provider batches ---------------------------------------------------------------------------
+    def batch_put(
+        self, backend: str, batch_id: str, *, run_id: str | None, model: str, requests: dict[str, list[str]]
+    ) -> None:
+        """Record a provider batch just made (``requests``: cache key -> (prompt hash, sample)), still open."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO llm_batches (backend, batch_id, run_id, model, requests, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                (backend, batch_id, run_id, model, json.dumps(requests), time.time()),
+            )
+
+    def open_batches(self, backend: str, model: str, run_id: str | None) -> list[tuple[str, dict[str, list[str]]]]:
+        """The batches of ``run_id`` whose results were not read yet, oldest first: (batch id, requests)."""
+        rows = self._q(
+            "SELECT batch_id, requests FROM llm_batches WHERE backend = ? AND model = ? AND run_id IS ?"
+            " AND status = 'open' ORDER BY created_at",
+            (backend, model, run_id),
+        )
+        return [(r["batch_id"], json.loads(r["requests"])) for r in rows]
+
+    def batch_done(self, backend: str, batch_id: str) -> None:
+        """Mark a batch's results as read (every answered request is in the call cache)."""
+        with self.transaction() as c:
+            c.execute("UPDATE llm_batches SET status = 'read' WHERE backend = ? AND batch_id = ?", (backend, batch_id))
 
     def usage(self, run_id: str | None = None, step_prefix: str = "") -> dict[str, int]:
         """Tokens and calls paid for (real calls only), by one run (and step prefix) or by the whole folder."""

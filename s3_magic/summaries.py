@@ -11,15 +11,19 @@ from s3_magic.records import Round, RunSummary
 
 COLUMNS = (
     ("round", "round"), ("n_train", "train"), ("new_accepted", "new"), ("rejected", "rejected"),
-    ("val_acc", "val acc"), ("check_acc", "check acc"), ("test_acc", "test acc"), ("n_errors", "errors"),
+    ("val_acc", "val acc"), ("check_acc", "check acc"), ("test_acc", "test acc"),
+    ("val_f1", "val F1"), ("check_em", "check EM"), ("check_f1", "check F1"), ("test_em", "test EM"),
+    ("test_f1", "test F1"), ("n_errors", "errors"),
     ("llm_calls", "LLM calls"), ("cache_hits", "cached"), ("tokens", "tokens"), ("completion_tok_s", "tok/s"),
     ("cost_usd", "cost"),
     ("seconds", "seconds"),
 )  # fmt: skip
 
 
-#: columns shown only when some round has a value (a check split, a test set, completion tokens/s of real calls)
-OPTIONAL = ("check_acc", "test_acc", "completion_tok_s")
+#: a QA task's scores, shown instead of the accuracies
+QA_SCORES = ("val_f1", "check_em", "check_f1", "test_em", "test_f1")
+#: columns shown only when some round has a value (a check split, a test set, a QA score, completion tokens/s)
+OPTIONAL = ("check_acc", "test_acc", *QA_SCORES, "completion_tok_s")
 #: columns shown only when the rounds are priced (``Session.rounds`` prices them; the store's rounds are not)
 PRICED = ("cost_usd",)
 
@@ -34,6 +38,7 @@ def round_cells(row: Round) -> dict[str, str]:
         "val_acc": _pct(row.val_acc),
         "check_acc": _pct(row.check_acc),
         "test_acc": _pct(row.test_acc),
+        **{k: _pct(getattr(row, k)) for k in QA_SCORES},
         "n_errors": _int(row.n_errors),
         "llm_calls": _int(row.llm_calls),
         "cache_hits": _int(row.cache_hits),
@@ -46,15 +51,24 @@ def round_cells(row: Round) -> dict[str, str]:
 
 def rounds_table(rows: Sequence[Round]) -> str:
     """A fixed-width table of the per-round stats (check and test accuracy only where some round has them)."""
-    shown = {k for k in OPTIONAL if any(getattr(r, k) is not None for r in rows)}
-    shown |= {k for k in PRICED if any(r.priced for r in rows)}
-    cols = [(k, h) for k, h in COLUMNS if k not in OPTIONAL + PRICED or k in shown]
+    cols = [(k, h) for k, h in COLUMNS if k in shown_columns(rows)]
     cells = [round_cells(r) for r in rows]
     widths = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in cols}
     lines = ["  ".join(h.rjust(widths[k]) for k, h in cols)]
     lines.append("  ".join("-" * widths[k] for k, _ in cols))
     lines += ["  ".join(c[k].rjust(widths[k]) for k, _ in cols) for c in cells]
     return "\n".join(lines)
+
+
+def shown_columns(rows: Sequence[Round]) -> set[str]:
+    """The :data:`COLUMNS` a table of ``rows`` shows: the optional ones some round has, the cost where priced,
+    and no accuracy column for a QA run."""
+    shown = {k for k, _ in COLUMNS if k not in OPTIONAL + PRICED}
+    shown |= {k for k in OPTIONAL if any(getattr(r, k) is not None for r in rows)}
+    shown |= {k for k in PRICED if any(r.priced for r in rows)}
+    if any(r.val_f1 is not None for r in rows):
+        shown.discard("val_acc")
+    return shown
 
 
 def rejections(rows: Sequence[Round]) -> dict[str, int]:
@@ -82,7 +96,13 @@ def _int(x: Any) -> str:
 
 
 def accuracy_phrase(row: Round) -> str:
-    """A round's accuracy for a heading: check accuracy first (the honest one), validation beside it."""
+    """A round's accuracy for a heading: check accuracy first (the honest one), validation beside it (a QA
+    round's F1)."""
+    if row.val_f1 is not None:
+        val = _pct(row.val_f1)
+        if row.check_f1 is None:
+            return f"validation F1 {val}"
+        return f"check F1 {_pct(row.check_f1)} (validation {val}, optimistic: the loop extrapolated those)"
     val = _pct(row.val_acc) or "—"
     if row.check_acc is None:
         return f"validation accuracy {val}"
@@ -91,12 +111,13 @@ def accuracy_phrase(row: Round) -> str:
 
 def final_summary(result: dict[str, Any]) -> str:
     """A few lines on the final model (the dict ``Session.final`` returns and stores)."""
-    if result.get("check_acc") is None:
+    metric, score = ("f1", "F1") if "check_f1" in result else ("acc", "accuracy")
+    if result.get(f"check_{metric}") is None:
         acc = "no check split, so nothing to choose the recipe by"
     else:
-        acc = f"check accuracy {_pct(result['check_acc'])}"
-    if result.get("test_acc") is not None:
-        acc += f", test {_pct(result['test_acc'])} (report only)"
+        acc = f"check {score} {_pct(result[f'check_{metric}'])}"
+    if result.get(f"test_{metric}") is not None:
+        acc += f", test {_pct(result[f'test_{metric}'])} (report only)"
     refit = " (the check examples added after choosing)" if result.get("refit_with_check") else ""
     lines = [
         f"final model: recipe {result.get('recipe')} on round {result.get('round')}'s data + the real labels; {acc}",
@@ -110,20 +131,22 @@ def final_summary(result: dict[str, Any]) -> str:
         )
     cands = result.get("candidates") or []
     if len(cands) > 1:
-        lines.append("recipes tried, check accuracy: " + ", ".join(
-            f"{c.get('recipe')} {_pct(c.get('check_acc')) or '—'}" for c in cands))  # fmt: skip
+        lines.append(f"recipes tried, check {score}: " + ", ".join(
+            f"{c.get('recipe')} {_pct(c.get(f'check_{metric}')) or '—'}" for c in cands))  # fmt: skip
     if result.get("path"):
-        lines.append(f"saved to {result['path']} (load it with AutoModelForSequenceClassification.from_pretrained)")
+        auto = "AutoModelForQuestionAnswering" if metric == "f1" else "AutoModelForSequenceClassification"
+        lines.append(f"saved to {result['path']} (load it with {auto}.from_pretrained)")
     else:
-        lines.append("not saved: this student cannot be saved as a model folder (student.mode: finetune can)")
+        lines.append("not saved: this student cannot be saved as a model folder (student.mode finetune and qa can)")
     return "\n".join(lines)
 
 
 def rounds_markdown(rows: Sequence[Round]) -> str:
     """The per-round table as Markdown (for dataset cards): data size, accuracies, rejections."""
     cols = [("round", "round"), ("n_train", "train"), ("new_accepted", "new"), ("rejected", "rejected"),
-            ("val_acc", "validation acc"), ("check_acc", "check acc"), ("test_acc", "test acc")]  # fmt: skip
-    cols = [(k, h) for k, h in cols if k not in OPTIONAL or any(getattr(r, k) is not None for r in rows)]
+            ("val_acc", "validation acc"), ("check_acc", "check acc"), ("test_acc", "test acc"),
+            ("val_f1", "validation F1"), ("check_f1", "check F1"), ("test_f1", "test F1")]  # fmt: skip
+    cols = [(k, h) for k, h in cols if k in shown_columns(rows)]
     cells = [round_cells(r) for r in rows]
     lines = ["| " + " | ".join(h for _, h in cols) + " |", "| " + " | ".join("---:" for _ in cols) + " |"]
     lines += ["| " + " | ".join(c[k] for k, _ in cols) + " |" for c in cells]

@@ -256,6 +256,28 @@ class PromptSpec(_Strict):
     zerogen: str | None = None
 
 
+class QASpec(_Strict):
+    """Extractive question answering (``kind: qa``): how the questions file is split, and what counts as an error.
+
+    With neither ``contexts`` nor ``test`` given, the validation source is split by article (title): the first
+    articles of a seeded shuffle give ``test`` questions, the next ones (at least ``validation_articles``)
+    ``validation`` questions, and every other article is the contexts pool seed questions are written on.
+    """
+
+    #: validation questions drawn from the validation articles (the check split is taken out of them)
+    validation: int = Field(default=200, ge=2)
+    #: test questions drawn from the test articles (0: no test set; ignored when ``test`` is given)
+    test: int = Field(default=1000, ge=0)
+    #: the fewest articles the validation questions come from, so the errors are not all on one topic
+    validation_articles: int = Field(default=4, ge=1)
+    #: the seed of the article split (apart from the task seed, so runs with other seeds share one split)
+    split_seed: int = 0
+    #: a validation question is an error when the student's token F1 on it is below this; None: exact match is 0
+    error_f1: float | None = Field(default=None, gt=0.0, le=1.0)
+    #: characters of context around the answer shown in a question-writing prompt (the whole context if shorter)
+    prompt_context_chars: int = Field(default=600, ge=50)
+
+
 class SplitSpec(_Strict):
     """Split the validation source: a stratified sample becomes validation, the rest the test set."""
 
@@ -266,8 +288,9 @@ class SplitSpec(_Strict):
 class TaskSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
-    kind: Literal["single", "pair"] = "single"
-    labels: list[LabelSpec] = Field(min_length=2)
+    kind: Literal["single", "pair", "qa"] = "single"
+    #: the classes of a classification task (at least two); a ``qa`` task has none
+    labels: list[LabelSpec] = Field(default_factory=list)
     validation: DataSource
     test: DataSource | None = None
     split: SplitSpec | None = None
@@ -289,6 +312,8 @@ class TaskSpec(_Strict):
     prompts: PromptSpec = Field(default_factory=PromptSpec)
     #: rationales written by hand, by label; labels left out get theirs from the LLM
     rationales: dict[str, list[str]] | None = None
+    #: extractive question answering only (``kind: qa``)
+    qa: QASpec = Field(default_factory=QASpec)
     #: folder the task file was read from; relative data paths resolve against it
     base_dir: str | None = Field(default=None, exclude=True)
 
@@ -310,8 +335,19 @@ class TaskSpec(_Strict):
             return [{"name": x} if isinstance(x, str) else x for x in v]
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _qa_student(cls, data: Any) -> Any:
+        """A ``qa`` task's student is the QA student unless the task names another mode."""
+        if isinstance(data, dict) and data.get("kind") == "qa":
+            student = data.get("student") or {}
+            if isinstance(student, dict) and "mode" not in student:
+                data = {**data, "student": {**student, "mode": "qa"}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        self._kind_fits()
         names = [label.name for label in self.labels]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -327,7 +363,26 @@ class TaskSpec(_Strict):
             raise ValueError("a pair task needs validation.text_b, the column with the second sentence")
         return self
 
+    def _kind_fits(self) -> None:
+        """Labels, split and student mode as the task's kind needs them."""
+        kinds = student_entry(self.student.mode).kinds
+        if self.kind not in kinds:
+            wanted = "a qa task" if "qa" in kinds else "a classification task (single or pair)"
+            raise ValueError(f"student mode {self.student.mode!r} is for {wanted}, not kind {self.kind!r}")
+        if self.kind != "qa":
+            if len(self.labels) < 2:
+                raise ValueError("labels: give at least two labels (a task that answers questions sets kind: qa)")
+            return
+        if self.labels:
+            raise ValueError("a qa task has no labels (its answers are spans of the context); remove labels")
+        if self.split is not None:
+            raise ValueError("a qa task is split by article with qa.validation and qa.test; remove split")
+
     # -- convenience -------------------------------------------------------------------------
+    @property
+    def is_qa(self) -> bool:
+        return self.kind == "qa"
+
     @property
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels]

@@ -103,7 +103,8 @@ CLI_CASES: dict[str, Case] = {
     "API key in the task": Case(run(["--set", "llm.options.api_key=sk-x"]), "set the provider's environment"),
     "unknown backend option": Case(
         run(["--llm", "openai:m", "--set", "llm.options.temprature=0.5"]),
-        "unknown option 'temprature' for the openai backend; use one of base_url, concurrency",
+        "unknown option 'temprature' for the openai backend; use one of base_url, batch, batch_poll_seconds, "
+        "concurrency",
         env={"OPENAI_API_KEY": "sk-test-key"},
     ),
     "concurrency 0": Case(

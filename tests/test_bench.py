@@ -10,11 +10,13 @@ import json
 import math
 import random
 import sys
+import time
 from collections import Counter
 
 import pytest
 from conftest import DATA, NEGATIVE, POSITIVE, WORDS, fake_calls, needs_data, scripted_reply, sst2_task
 
+from s3_magic import Round
 from s3_magic.cli import main
 from s3_magic.data import normalised
 from s3_magic.engine.context import load_task_data
@@ -23,7 +25,7 @@ from s3_magic.errors import ConfigError
 from s3_magic.llm.base import Prompt
 from s3_magic.llm.fake import FakeBackend
 from s3_magic.session import Session
-from s3_magic_bench.arms import arm_folder, run_arm
+from s3_magic_bench.arms import arm_folder, generation_figures, run_arm
 from s3_magic_bench.cli import add_bench_arguments, bench_protocol, cmd_bench
 from s3_magic_bench.cli import main as bench_main
 from s3_magic_bench.final import RESULT_FILE, run_final
@@ -276,8 +278,23 @@ def test_bench_task_option(monkeypatch, tmp_path):
 
 
 # -- statistics, report, plot on synthetic arm results ---------------------------------------------------------
-def fake_arm(arm: str, seed: int, accs: list[float], n_train: int = 100, check: bool = True) -> dict:
-    """An arm result: validation accuracy 1 point under test accuracy, check accuracy 0.5 points over it."""
+#: in-run generation of the synthetic LLM arms, seed s: 60 + 10 s completion and 300 + 30 s prompt tokens/s,
+#: batch occupancy 0.5 + 0.1 s
+LLM_ARMS = ("s3", "s3_no_rationales", "zerogen")
+#: dollars per seed of the synthetic arms (others: $0); None: no known price
+COSTS = {"zerogen": [0.004, 0.0045, 0.005], "s3_no_rationales": [10.0, 12.0, 14.0], "gold_val": [None] * 3}
+
+
+def fake_generation(seed: int) -> dict:
+    return {"gen_seconds": 20.0, "completion_tok_s": 60.0 + 10 * seed, "prompt_tok_s": 300.0 + 30 * seed,
+            "batch_occupancy": 0.5 + 0.1 * seed}  # fmt: skip
+
+
+def fake_arm(
+    arm: str, seed: int, accs: list[float], n_train: int = 100, check: bool = True, generation: bool = False
+) -> dict:
+    """An arm result: validation accuracy 1 point under test accuracy, check accuracy 0.5 points over it; with
+    ``generation``, the in-run generation figures of :func:`fake_generation`."""
     rounds = [
         {"round": r, "n_train": n_train + 50 * r, "val_acc": a - 0.01, "check_acc": a + 0.005 if check else None,
          "test_acc": a, "seconds": 1.0}
@@ -287,7 +304,8 @@ def fake_arm(arm: str, seed: int, accs: list[float], n_train: int = 100, check: 
         "arm": arm, "seed": seed, "n_train": rounds[-1]["n_train"], "val_acc": accs[-1] - 0.01,
         "check_acc": rounds[-1]["check_acc"], "test_acc": accs[-1], "n_check": 50 if check else 0,
         "prompt_tokens": 1000 * (seed + 1), "completion_tokens": 500, "llm_calls": 10, "seconds": 12.5,
-        "train_copies_of_test": 0, "rounds": rounds,
+        "train_copies_of_test": 0, "rounds": rounds, "cost_usd": COSTS.get(arm, [0.0] * 3)[seed],
+        **(fake_generation(seed) if generation else {}),
     }  # fmt: skip
 
 
@@ -310,7 +328,8 @@ def synthetic_results() -> dict:
         if arm == "final":
             arms[arm] = [fake_final(s, 0.84 + 0.01 * s, 0.86) for s in (0, 1, 2)]
         else:
-            arms[arm] = [fake_arm(arm, s, [a + 0.02 * s for a in accs], check=arm not in GOLD_ARMS) for s in (0, 1, 2)]
+            arms[arm] = [fake_arm(arm, s, [a + 0.02 * s for a in accs], check=arm not in GOLD_ARMS,
+                                  generation=arm in LLM_ARMS) for s in (0, 1, 2)]  # fmt: skip
     protocol = get_protocol("full").describe()
     machine = {"cpu": "Test CPU", "cores": 2, "torch": "2.x", "torch_threads": 2, "transformers": "5.x",
                "python": "3.x"}  # fmt: skip
@@ -338,6 +357,51 @@ def test_mean_and_sample_std():
     assert [r["round"] for r in rows] == [0, 1]
     assert math.isclose(rows[1]["test_acc_mean"], 0.8) and rows[0]["n_seeds"] == 2
     assert math.isclose(rows[1]["check_acc_mean"], 0.805) and math.isclose(rows[1]["val_acc_mean"], 0.79)
+
+
+def test_generation_figures_are_weighted_by_generation_seconds():
+    rounds = [
+        Round(0, "evaluated", gen_seconds=10.0, completion_tok_s=50.0, prompt_tok_s=200.0, batch_occupancy=0.8),
+        # a backend that does not batch has no occupancy
+        Round(1, "evaluated", gen_seconds=30.0, completion_tok_s=90.0, prompt_tok_s=400.0),
+        Round(2, "evaluated"),  # every call answered from the cache
+    ]
+    figures = generation_figures(rounds)
+    # (10 × 50 + 30 × 90) / 40 = 80, (10 × 200 + 30 × 400) / 40 = 350; occupancy only where it was measured
+    assert figures == {"gen_seconds": 40.0, "completion_tok_s": 80.0, "prompt_tok_s": 350.0, "batch_occupancy": 0.8}
+    empty = {"gen_seconds": None, "completion_tok_s": None, "prompt_tok_s": None, "batch_occupancy": None}
+    assert generation_figures(rounds[2:]) == empty and generation_figures([]) == empty
+
+
+def test_in_run_generation_and_dollars_in_the_report():
+    results = synthetic_results()
+    s3 = results["arms"]["s3"]["summary"]
+    assert s3["completion_tok_s_mean"] == pytest.approx(70.0) and s3["completion_tok_s_std"] == pytest.approx(10.0)
+    assert s3["prompt_tok_s_mean"] == pytest.approx(330.0) and s3["prompt_tok_s_std"] == pytest.approx(30.0)
+    assert s3["batch_occupancy_mean"] == pytest.approx(0.6) and s3["batch_occupancy_std"] == pytest.approx(0.1)
+    assert s3["gen_seconds_mean"] == 20.0 and s3["cost_usd_mean"] == 0.0
+    assert results["arms"]["s3_no_rationales"]["summary"]["cost_usd_mean"] == pytest.approx(12.0)
+    assert results["arms"]["gold_val"]["summary"]["cost_usd_mean"] is None
+    assert results["arms"]["gold_large"]["summary"]["completion_tok_s_mean"] is None
+    md = markdown(results)
+    assert "| completion tokens | dollars | seconds |" in md
+    assert "| S3 | 80.0 ± 2.0 | 79.0 | 80.5 | 200 | 2,000 | 500 | $0.00 | 12 |" in md, "local compute: $0.00"
+    assert "| ZeroGen | 82.0 ± 2.0 | 81.0 | 82.5 | 100 | 2,000 | 500 | $0.0045 | 12 |" in md, "under a cent"
+    assert "| S3 without rationales | 74.0 ± 2.0 | 73.0 | 74.5 | 200 | 2,000 | 500 | $12.00 | 12 |" in md
+    gold = "| Gold: the 200 real labelled examples | 82.0 ± 2.0 | 81.0 | – | 100 | 2,000 | 500 | – | 12 |"
+    assert gold in md, "no known price: –"
+    speed = md.split("## Speed")[1]
+    micro = "| LLM generation, tokens/s (batch 128, bfloat16 vs `model.generate` batch 32, fp32) | 500.0 |"
+    s3_row = ("| in-run LLM generation, S3: completion tokens/s (prompt tokens/s; batch occupancy) | 70.0 ± 10.0 "
+              "(330.0 ± 30.0; 60.0 ± 10.0 %) | – | 0.14× micro |")  # fmt: skip
+    assert speed.index(micro) < speed.index(s3_row), "beside the micro figure"
+    in_run = [line for line in speed.splitlines() if line.startswith("| in-run LLM generation")]
+    assert [line.split(",")[1].split(":")[0].strip() for line in in_run] == [
+        "ZeroGen", "S3", "S3 without rationales",
+    ], "only the arms that called the LLM"  # fmt: skip
+    assert "In-run LLM generation: the arm's real LLM calls" in speed
+    data = json.loads(json.dumps(results))
+    assert data["arms"]["zerogen"]["summary"]["batch_occupancy_mean"] == pytest.approx(0.6)
 
 
 def gap_arm(seed: int, points: list[tuple[float, float | None, float]]) -> dict:
@@ -456,6 +520,12 @@ def test_one_seed_has_no_std_and_plot_handles_missing_arms():
     assert "| S3 | 80.0 |" in md and "±" not in md.split("## Accuracy")[0].split("\n\n")[2]
     assert "## Speed" not in md and "## Final model" not in md
     assert plot_png(results).startswith(PNG)
+    measured = {"s3": [fake_arm("s3", 0, [0.7, 0.8], generation=True)]}
+    results = build_results(get_protocol("quick").describe(), synthetic_results()["machine"], measured, None,
+                            {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
+    speed = markdown(results).split("## Speed (same run, same machine)")[1]
+    assert "| 60.0 (300.0; 50.0 %) | – | – |" in speed, "one seed: no ±; no micro figure: no ratio"
+    assert "LLM generation, tokens/s" not in speed
     without_check = {"s3": [fake_arm("s3", 0, [0.7, 0.8], check=False)]}
     results = build_results(get_protocol("quick").describe(), synthetic_results()["machine"], without_check, None,
                             {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
@@ -563,6 +633,9 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     assert final["check_acc"] is not None and final["recipe"] in {c["recipe"] for c in final["candidates"]}
     for arm in ("gold_val", "gold_large"):
         assert arms[arm]["summary"]["prompt_tokens_mean"] == 0
+        assert arms[arm]["seeds"][0]["cost_usd"] == 0.0 and arms[arm]["seeds"][0]["completion_tok_s"] is None
+    assert final["cost_usd"] == 0.0 and final["completion_tok_s"] is None, "the scripted LLM is free"
+    assert s3["cost_usd"] == 0.0 and all(r["cost_usd"] == 0.0 for r in s3["rounds"])
     assert [r["round"] for r in s3["rounds"]] == [0, 1] and s3["prompt_tokens"] > 0
     assert s3["n_check"] == protocol.validation // 4 and s3["n_validation"] == protocol.validation - s3["n_check"]
     assert s3["n_validation"] + s3["n_check"] + s3["n_test"] == protocol.dev_limit
@@ -587,6 +660,29 @@ def test_run_benchmark_writes_every_arm_and_reruns_from_the_cache(tmp_path, fake
     changed = dataclasses.replace(protocol, seed_examples=protocol.seed_examples + 1)
     with pytest.raises(ConfigError, match="other settings"):
         run_arm(changed, "s3", 0, tmp_path / "runs")
+
+
+def test_an_arm_reports_its_in_run_generation_and_dollars(tmp_path, fake_llm):
+    needs_data()
+
+    def timed_reply(prompt: Prompt) -> str:
+        time.sleep(0.002)  # the scripted LLM is otherwise too fast for the millisecond generation seconds
+        return scripted_reply(prompt)
+
+    fake_llm.responder = timed_reply
+    s3 = run_arm(scripted_protocol(), "s3", 0, tmp_path)
+    timed = [r for r in s3["rounds"] if r["gen_seconds"]]
+    assert [r["round"] for r in timed] == [0, 1], "both rounds made real calls"
+    assert s3["gen_seconds"] == pytest.approx(sum(r["gen_seconds"] for r in timed))
+    weighted = sum(r["gen_seconds"] * r["completion_tok_s"] for r in timed) / s3["gen_seconds"]
+    assert s3["completion_tok_s"] == pytest.approx(weighted, rel=1e-3) and s3["completion_tok_s"] > 0
+    assert s3["prompt_tok_s"] > 0 and s3["batch_occupancy"] is None, "the scripted backend does not batch"
+    assert s3["cost_usd"] == 0.0 and s3["completion_tokens"] > 0, "its calls are free"
+    results = build_results(get_protocol("tiny").describe(), synthetic_results()["machine"], {"s3": [s3]}, None,
+                            {"seeds": [0], "started_at": "x", "wall_s": 1.0})  # fmt: skip
+    assert results["arms"]["s3"]["summary"]["completion_tok_s_mean"] == s3["completion_tok_s"]
+    measure = "in-run LLM generation, S3: completion tokens/s (prompt tokens/s; batch occupancy)"
+    assert f"| {measure} | {s3['completion_tok_s']:,.1f} (" in markdown(results)
 
 
 def test_the_test_split_never_changes_data_or_validation_results(tmp_path, fake_llm, monkeypatch):

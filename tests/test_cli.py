@@ -163,7 +163,7 @@ def test_final_summary_of_a_student_that_cannot_be_saved_and_of_a_task_without_c
         "final model: recipe joint on round 1's data + the real labels; no check split, so nothing to choose the "
         "recipe by",
         "trained on 60 synthetic + 30 real examples, 1.2 s",
-        "not saved: this student cannot be saved as a model folder (student.mode: finetune can)",
+        "not saved: this student cannot be saved as a model folder (student.mode finetune and qa can)",
     ]
 
 

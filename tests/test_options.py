@@ -49,11 +49,12 @@ def one_line_error(changes: dict) -> str:
         (
             {"llm__spec": "anthropic:claude-haiku-4-5", "llm__options": {"concurency": 4}},
             "llm.options: unknown option 'concurency' for the anthropic backend; "
-            "use one of base_url, concurrency, max_retries, max_retry_wait, timeout, price",
+            "use one of base_url, batch, batch_poll_seconds, concurrency, max_retries, max_retry_wait, timeout, price",
         ),
         (
             {"llm__spec": "openai:my-model", "llm__options": {"base_url": "http://x/v1", "retries": 2}},
-            "llm.options: unknown option 'retries' for the openai backend; use one of base_url, concurrency",
+            "llm.options: unknown option 'retries' for the openai backend; use one of base_url, batch, "
+            "batch_poll_seconds, concurrency",
         ),
         (
             {"student__mode": "finetune", "student__epoch": 3},
@@ -142,11 +143,13 @@ def constructor_defaults(cls: type) -> dict:
     }
 
 
-@pytest.mark.parametrize("mode", ["finetune", "fast"])
-def test_student_options_are_the_constructors_keywords_with_the_same_defaults(mode):
+@pytest.mark.parametrize(
+    ("mode", "student"),
+    [("finetune", "FineTuneStudent"), ("fast", "FastStudent"), ("qa", "QAStudent")],
+)
+def test_student_options_are_the_constructors_keywords_with_the_same_defaults(mode, student):
     entry = student_entry(mode)
-    module, _, attr = entry.factory.partition(":")
-    cls = getattr(pytest.importorskip(module), attr)
+    cls = getattr(pytest.importorskip(entry.factory.partition(":")[0]), student)
     defaults = {k: v for k, v in constructor_defaults(cls).items() if k != "model"}
     assert defaults == {name: f.default for name, f in entry.options.model_fields.items()}
 
@@ -172,7 +175,7 @@ def test_the_product_registers_the_same_backends_as_before_without_fake():
     import sys
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [BUILT_IN_PROVIDERS, ["fast", "finetune"]]
+    assert json.loads(out) == [BUILT_IN_PROVIDERS, ["fast", "finetune", "qa"]]
     assert set(providers()) == {*BUILT_IN_PROVIDERS, "fake"}, "the tests register fake themselves"
     with pytest.raises(BackendError, match=r"unknown LLM provider 'nope'; choose one of anthropic, fake, local"):
         get_backend("nope:x")

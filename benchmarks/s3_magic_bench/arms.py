@@ -9,11 +9,15 @@ stopped, and every LLM call it already made is answered from the cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from s3_magic import ConfigError, Deduper, Reporter, Round, Session, TaskSpec
 from s3_magic_bench.protocol import Protocol, arm_task, protocol_folder
+
+#: the in-run generation figures of a round, averaged over an arm's rounds weighted by their ``gen_seconds``
+GENERATION_RATES = ("completion_tok_s", "prompt_tok_s", "batch_occupancy")
 
 
 def arm_folder(runs: str | Path, protocol: Protocol, arm: str, seed: int) -> Path:
@@ -56,7 +60,9 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
     """One arm's numbers for one seed, read from its finished run.
 
     ``test_acc`` values are copied for the report only; nothing in the benchmark decides anything with them.
-    ``check_acc`` is None for an arm without a check split (the gold arms).
+    ``check_acc`` is None for an arm without a check split (the gold arms). ``cost_usd`` is what the run's LLM
+    calls cost at its LLM's price (None: no known price); the in-run generation figures are those of
+    :func:`generation_figures`.
     """
     rows = [r for r in session.rounds() if r.evaluated]
     if not rows:
@@ -82,9 +88,11 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
         "llm_calls": usage["calls"],
+        "cost_usd": session.cost_usd(),
         "cache_hits": sum(r.cache_hits or 0 for r in rows),
         "seconds": round(sum(r.seconds for r in rows), 2),
         **{k: round(sum(float(getattr(r, k) or 0.0) for r in rows), 2) for k in Round.PHASE_SECONDS},
+        **generation_figures(rows),
         "train_copies_of_test": train_copies_of_test(session, last.round),
         "rounds": [
             {
@@ -98,10 +106,26 @@ def arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
                 "n_errors": r.n_errors,
                 "seconds": round(r.seconds, 2),
                 **{k: getattr(r, k) for k in Round.PHASE_SECONDS},
+                **{k: getattr(r, k) for k in ("gen_seconds", *GENERATION_RATES, "cost_usd")},
             }
             for r in rows
         ],
     }
+
+
+def generation_figures(rounds: Sequence[Round]) -> dict[str, float | None]:
+    """The in-run LLM generation of ``rounds``: ``gen_seconds`` (seconds waiting for real calls, summed) and each
+    of :data:`GENERATION_RATES` averaged over the rounds that have it, weighted by their ``gen_seconds`` (None
+    where no round has it: no real call was made in the process, or the backend does not batch)."""
+    out: dict[str, float | None] = {"gen_seconds": None}
+    timed = [r for r in rounds if r.gen_seconds]
+    if timed:
+        out["gen_seconds"] = round(sum(float(r.gen_seconds or 0.0) for r in timed), 3)
+    for key in GENERATION_RATES:
+        pairs = [(float(r.gen_seconds or 0.0), getattr(r, key)) for r in timed if getattr(r, key) is not None]
+        weight = sum(w for w, _ in pairs)
+        out[key] = round(sum(w * float(v) for w, v in pairs) / weight, 3) if weight > 0 else None
+    return out
 
 
 def train_copies_of_test(session: Session, round_no: int) -> int:

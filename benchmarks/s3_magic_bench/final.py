@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s3_magic import ConfigError, Reporter, Session, write_atomic
-from s3_magic_bench.arms import arm_folder
+from s3_magic_bench.arms import GENERATION_RATES, arm_folder
 from s3_magic_bench.protocol import Protocol
 
 ARM = "final"
@@ -67,8 +67,11 @@ def final_arm_result(s3: Session, record: dict[str, Any], seed: int, folder: Pat
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "llm_calls": 0,
+        "cost_usd": None if s3.price is None else 0.0,  # it makes no LLM call
         "cache_hits": 0,
         "seconds": record.get("seconds"),
+        "gen_seconds": None,
+        **dict.fromkeys(GENERATION_RATES),
         "train_copies_of_test": None,
         "rounds": [],
     }

@@ -30,17 +30,19 @@ def _present(results: Sequence[dict[str, Any]], key: str) -> list[float]:
 
 
 SUMMED = (
-    "n_train", "n_check", "prompt_tokens", "completion_tokens", "llm_calls", "seconds", "train_seconds",
-    "eval_seconds", "train_copies_of_test", "labelled_mean_words",
+    "n_train", "n_check", "prompt_tokens", "completion_tokens", "llm_calls", "cost_usd", "seconds", "train_seconds",
+    "eval_seconds", "gen_seconds", "train_copies_of_test", "labelled_mean_words",
 )  # fmt: skip
+#: figures reported as mean ± std over seeds: accuracies and the in-run generation rates (see bench.arms)
+SPREAD = ("test_acc", "val_acc", "check_acc", "completion_tok_s", "prompt_tok_s", "batch_occupancy")
 
 
 def summarise_arm(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean (± std for accuracy) over the seeds of one arm."""
+    """Mean (± std for accuracy and generation rates) over the seeds of one arm."""
     summary: dict[str, Any] = {"n_seeds": len(results)}
-    for acc in ("test_acc", "val_acc", "check_acc"):
-        values = _present(results, acc)
-        summary[f"{acc}_mean"], summary[f"{acc}_std"] = mean(values), std(values)
+    for key in SPREAD:
+        values = _present(results, key)
+        summary[f"{key}_mean"], summary[f"{key}_std"] = mean(values), std(values)
     for key in SUMMED:
         summary[f"{key}_mean"] = mean(_present(results, key))
     return summary
@@ -187,6 +189,20 @@ def _num(x: float | None, digits: int = 0) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 
 
+def _spread(m: float | None, s: float | None = None, digits: int = 1) -> str:
+    """``m ± s`` (``m`` alone without a std, ``–`` without a value)."""
+    if m is None:
+        return "–"
+    return f"{m:,.{digits}f} ± {s:,.{digits}f}" if s is not None else f"{m:,.{digits}f}"
+
+
+def _usd(x: float | None) -> str:
+    """Dollars: ``–`` when the price is unknown, cents, or four decimals below a cent (``$0.00`` for nothing)."""
+    if x is None:
+        return "–"
+    return f"${x:.4f}" if 0 < x < 0.01 else f"${x:,.2f}"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> list[str]:
     align = align or "l" + "r" * (len(header) - 1)
     marks = ["---:" if align[i] == "r" else "---" for i in range(len(header))]
@@ -207,11 +223,12 @@ def arms_table(results: dict[str, Any]) -> list[str]:
                 _num(s["n_train_mean"]),
                 _num(s["prompt_tokens_mean"]),
                 _num(s["completion_tokens_mean"]),
+                _usd(s.get("cost_usd_mean")),
                 _num(s["seconds_mean"]),
             ]
         )
     header = ["arm", "test acc %", "val acc %", "check acc %", "train examples", "prompt tokens",
-              "completion tokens", "seconds"]  # fmt: skip
+              "completion tokens", "dollars", "seconds"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -304,7 +321,31 @@ def final_table(results: dict[str, Any]) -> list[str]:
     return _table(header, rows, align="lrlrrrrl")
 
 
-def speed_table(speed: dict[str, Any]) -> list[str]:
+def generation_rows(results: dict[str, Any], micro_tok_s: float | None = None) -> list[list[str]]:
+    """One speed-table row per arm whose runs made real LLM calls: completion tokens/s (prompt tokens/s; batch
+    occupancy), mean ± std over seeds, and completion tokens/s as a multiple of the micro figure."""
+    rows = []
+    for entry in results["arms"].values():
+        s = entry["summary"]
+        completion = s.get("completion_tok_s_mean")
+        if completion is None:
+            continue
+        occupancy = s.get("batch_occupancy_mean")
+        share = "–" if occupancy is None else f"{_pct(occupancy, s.get('batch_occupancy_std'))} %"
+        rows.append(
+            [
+                f"in-run LLM generation, {entry['title']}: completion tokens/s (prompt tokens/s; batch occupancy)",
+                f"{_spread(completion, s.get('completion_tok_s_std'))} "
+                f"({_spread(s.get('prompt_tok_s_mean'), s.get('prompt_tok_s_std'))}; {share})",
+                "–",
+                f"{completion / micro_tok_s:.2f}× micro" if micro_tok_s else "–",
+            ]
+        )
+    return rows
+
+
+def speed_table(speed: dict[str, Any], results: dict[str, Any] | None = None) -> list[str]:
+    """The speed figures; with ``results``, each LLM arm's in-run generation beside the micro LLM figure."""
     rows = []
     llm = speed.get("llm")
     if llm:
@@ -317,6 +358,8 @@ def speed_table(speed: dict[str, Any]) -> list[str]:
                 f"{llm['ratio']:.2f}×" if llm.get("ratio") else "–",
             ]
         )
+    if results is not None:
+        rows += generation_rows(results, llm.get("tokens_per_s") if llm else None)
     student = speed.get("student")
     if student:
         for kind in ("finetune", "infer"):
@@ -435,6 +478,15 @@ def student_note(results: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+GENERATION_NOTE = (
+    "In-run LLM generation: the arm's real LLM calls during its runs, tokens per second of the time spent waiting "
+    "for them, averaged over its rounds weighted by that time, mean ± std over seeds (calls answered from the cache "
+    "are not counted); batch occupancy is the share of the batch's rows still generating per decode step (batching "
+    "backends only). The micro figure is one batch of the speed section's prompts; the ratio is in-run completion "
+    "tokens/s over it."
+)
+
+
 def markdown(results: dict[str, Any]) -> str:
     p, m = results["protocol"], results["machine"]
     seeds = ", ".join(str(s) for s in results["seeds"])
@@ -450,8 +502,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Test accuracy is the mean ± sample std over {len(results['seeds'])} seed(s) (no ± with one seed). "
         + data_note(results)
         + " Validation and check accuracy are those of the last round (the final arm: the check accuracy its recipe"
-        " was chosen by). Training examples, tokens and seconds (summed phases of the run) are means per seed. The "
-        "test split is only predicted for this report.",
+        " was chosen by). Training examples, tokens, dollars (what the arm's LLM calls cost at the price of its LLM:"
+        " $0.00 on local compute, – where the model has no known price) and seconds (summed phases of the run) are "
+        "means per seed. The test split is only predicted for this report.",
     ]
     student = student_note(results)
     if student:
@@ -478,8 +531,11 @@ def markdown(results: dict[str, Any]) -> str:
     rounds = rounds_table(results)
     if rounds:
         lines += ["", "## Accuracy per round", "", *rounds]
-    if results.get("speed"):
-        lines += ["", "## Speed (same run, same machine)", "", *speed_table(results["speed"])]
+    speed = speed_table(results.get("speed") or {}, results)
+    if len(speed) > 2:  # more than the header and its marks
+        lines += ["", "## Speed (same run, same machine)", "", *speed]
+        if generation_rows(results):
+            lines += ["", GENERATION_NOTE]
     return "\n".join(lines) + "\n"
 
 

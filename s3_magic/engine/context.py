@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3_magic.errors import DataError
 from s3_magic.example import Example
@@ -14,6 +14,9 @@ from s3_magic.llm.base import Backend, GenParams
 from s3_magic.llm.cached import CachedLLM
 from s3_magic.store import RunStore
 from s3_magic.task import TaskSpec
+
+if TYPE_CHECKING:
+    from s3_magic.qa.task_data import QAData
 
 #: makes the run's LLM backend (instead of the task's ``llm.spec``)
 BackendFactory = Callable[[], Backend]
@@ -46,10 +49,17 @@ class TaskData:
     check: list[Example] = field(default_factory=list)
     #: contexts left out of the pool, by reason (``check``: a check example's first text; ``test``: a test one)
     dropped_contexts: dict[str, int] = field(default_factory=dict)
+    #: a ``kind: qa`` task's questions (its classification parts above are then empty)
+    qa: QAData | None = None
 
 
 def load_task_data(task: TaskSpec) -> TaskData:
-    """Load and check validation, check, test, pair contexts and gold data of a task."""
+    """Load and check validation, check, test, pair contexts and gold data of a task (a QA task's questions)."""
+    if task.is_qa:
+        from s3_magic.qa.task_data import load_qa_data
+
+        qa = load_qa_data(task)
+        return TaskData(validation=[], test=[], contexts=[], gold=[], dropped_contexts=qa.dropped_contexts, qa=qa)
     from s3_magic.data import check_disjoint, check_labelled_set, load_examples, stratified_split
 
     base = Path(task.base_dir) if task.base_dir else None

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,36 @@ from s3_magic.errors import S3Error
 from s3_magic.example import Example
 
 RECIPES = ("real", "joint", "weighted", "two_stage", "agree")
+#: the recipes a QA student can train (``agree`` needs labels to agree on; the QA student has no warm start)
+QA_RECIPES = ("real", "joint", "weighted")
+
+
+@dataclass
+class FinalParts:
+    """What the final step trains on and scores by, for the task's kind: the best round's accepted synthetic
+    examples, the real labelled ones, the check and test splits, and the score (``accuracy``, or a QA task's
+    mean token F1, stored as ``check_f1``)."""
+
+    synthetic: list[Any]
+    real: list[Any]
+    check: list[Any]
+    test: list[Any]
+    score: Callable[[Any, Sequence[Any]], float | None]
+    metric: str = "acc"
+
+
+def final_parts(ctx: RunContext, round_no: int) -> FinalParts:
+    qa = ctx.data.qa
+    gold = ctx.task.method == "gold"
+    if qa is not None:
+        from s3_magic.engine.qa_steps import f1_score, qa_training_examples
+
+        synthetic_qa = [] if gold else qa_training_examples(ctx, round_no)
+        return FinalParts(synthetic_qa, list(qa.validation), list(qa.check), list(qa.test), f1_score, "f1")
+    data = ctx.data
+    synthetic = [] if gold else training.training_examples(ctx, round_no)
+    real = list(data.gold if gold else data.validation)
+    return FinalParts(synthetic, real, list(data.check), list(data.test), accuracy)
 
 
 def final_folder(ctx: RunContext) -> Path:
@@ -95,6 +126,14 @@ def usable_recipes(ctx: RunContext, synthetic: Sequence[Example]) -> list[str]:
         return ["real"]
     probe = ctx.new_student()
     recipes: list[str] = list(dict.fromkeys(ctx.task.final.recipes))
+    if ctx.task.is_qa:
+        dropped = [r for r in recipes if r not in QA_RECIPES]
+        recipes = [r for r in recipes if r in QA_RECIPES]
+        if dropped:
+            ctx.reporter.message(
+                f"final: a QA student has no labels to agree on or warm start; {', '.join(dropped)} left out"
+            )
+        return recipes or ["joint", "real"]
     if not getattr(probe, "supports_warm_start", False) and "two_stage" in recipes:
         recipes.remove("two_stage")
         ctx.reporter.message("final: this student cannot go on from a previous fit; two_stage is left out")
@@ -107,14 +146,14 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
     r = best_round(ctx)
     if r < 0:
         raise S3Error("no round has been evaluated yet; train the student first (s3-magic run, or Session.train)")
-    data = ctx.data
-    synthetic = [] if ctx.task.method == "gold" else training.training_examples(ctx, r)
-    real = list(data.gold if ctx.task.method == "gold" else data.validation)
+    parts = final_parts(ctx, r)
+    synthetic, real, check, test, score = parts.synthetic, parts.real, parts.check, parts.test, parts.score
+    key = f"check_{parts.metric}"
     candidates = []
     infos: dict[str, dict[str, Any]] = {}
     chosen: tuple[Any, dict[str, Any]] | None = None
     recipes = usable_recipes(ctx, synthetic)
-    if not data.check:
+    if not check:
         recipes = recipes[:1]  # nothing to choose by: train the first recipe only
         ctx.reporter.message(f"final: the task has no check split, so the first recipe ({recipes[0]}) is used")
     for recipe in recipes:
@@ -123,35 +162,35 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         student = fit_recipe(ctx, recipe, synthetic, real, info=info)
         entry: dict[str, Any] = {
             "recipe": recipe,
-            "check_acc": accuracy(student, data.check),
-            "test_acc": accuracy(student, data.test),
+            key: score(student, check),
+            f"test_{parts.metric}": score(student, test),
         }
         if "left_out" in info:
             entry["left_out"] = len(info["left_out"])
         candidates.append(entry)
-        if chosen is None or (entry["check_acc"] or 0.0) > (chosen[1]["check_acc"] or 0.0):
+        if chosen is None or (entry[key] or 0.0) > (chosen[1][key] or 0.0):
             chosen = (student, entry)
     assert chosen is not None
     student, best = chosen
-    refit = bool(ctx.task.final.refit_with_check and data.check)
+    refit = bool(ctx.task.final.refit_with_check and check)
     kept_info: dict[str, Any] = {}
     if refit:
-        ctx.reporter.message(f"final: training {best['recipe']} again with the {len(data.check)} check examples")
-        student = fit_recipe(ctx, best["recipe"], synthetic, [*real, *data.check], stage="refit", info=kept_info)
+        ctx.reporter.message(f"final: training {best['recipe']} again with the {len(check)} check examples")
+        student = fit_recipe(ctx, best["recipe"], synthetic, [*real, *check], stage="refit", info=kept_info)
     path = save_model(ctx, student, out, r, best, candidates, refit) if getattr(student, "can_save", False) else None
     if path is None:
         ctx.reporter.message("final: this student cannot be saved as a model folder (use student.mode: finetune)")
     result = {
         "round": r,
         "recipe": best["recipe"],
-        "check_acc": best["check_acc"],
-        "n_check": len(data.check),
-        "selected_by": steering_metric(ctx) if data.check else None,
-        "test_acc": accuracy(student, data.test),
+        key: best[key],
+        "n_check": len(check),
+        "selected_by": steering_metric(ctx) if check else None,
+        f"test_{parts.metric}": score(student, test),
         "refit_with_check": refit,
-        "n_train": len(synthetic) + len(real) + (len(data.check) if refit else 0),
+        "n_train": len(synthetic) + len(real) + (len(check) if refit else 0),
         "n_synthetic": len(synthetic),
-        "n_real": len(real) + (len(data.check) if refit else 0),
+        "n_real": len(real) + (len(check) if refit else 0),
         "candidates": candidates,
         #: synthetic examples the kept model was not trained on, by recipe (``agree``: its teacher disagreed)
         "left_out": (kept_info if refit else infos[best["recipe"]]).get("left_out", []),
@@ -184,13 +223,17 @@ def model_card(
     ctx: RunContext, round_no: int, best: dict[str, Any], candidates: list[dict[str, Any]], refit: bool
 ) -> str:
     """A Hugging Face model card naming the run, its data, its rounds and the check accuracy."""
-    task, data = ctx.task, ctx.data
+    task = ctx.task
+    qa = task.is_qa
+    n_val, n_check = (len(ctx.data.qa.validation), len(ctx.data.qa.check)) if ctx.data.qa else (
+        len(ctx.data.validation), len(ctx.data.check))  # fmt: skip
+    metric, score = ("f1", "F1") if qa else ("acc", "accuracy")
     rows = [r for r in ctx.store.rounds(ctx.run_id) if r.evaluated]
     kinds = Counter(r.kind for r in ctx.store.examples(ctx.run_id, max_round=round_no, accepted=True) if r.text)
-    labels = ", ".join(task.label_names)
-
     student = "all-MiniLM-L6-v2 (embedded)" if task.student.model in ("", "embedded", "minilm") else task.student.model
     rounds_text = "round 0" if round_no == 0 else f"rounds 0–{round_no}"
+    serves = "extractive question answering" if qa else f"the labels {', '.join(task.label_names)}"
+    what = "questions" if qa else "examples"
 
     def pct(x: Any) -> str:
         return "–" if x is None else f"{100 * x:.1f}%"
@@ -198,35 +241,41 @@ def model_card(
     lines = [
         "---",
         "library_name: transformers",
-        "pipeline_tag: text-classification",
+        f"pipeline_tag: {'question-answering' if qa else 'text-classification'}",
         "tags: [s3-magic, synthetic-data]",
         "---",
         f"# {task.name}: the final S3 model of run `{ctx.run_id}`",
         "",
-        f"A {student} student ({task.student.mode}) for the labels {labels}, made by s3-magic "
+        f"A {student} student ({task.student.mode}) for {serves}, made by s3-magic "
         f"(Synthesis Step by Step). Task: {task.description or task.name} ({task.kind}).",
         "",
-        f"- Synthetic data: the {sum(kinds.values())} accepted examples of {rounds_text} "
+        f"- Synthetic data: the {sum(kinds.values())} accepted {what} of {rounds_text} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}); LLM `{task.llm.spec}`.",
-        f"- Real labels: {len(data.validation)} validation examples"
-        + (f" and, in the last training, the {len(data.check)} check examples" if refit else "")
+        f"- Real labels: {n_val} validation {what}"
+        + (f" and, in the last training, the {n_check} check {what}" if refit else "")
         + ".",
         f"- Recipe: `{best['recipe']}`, chosen on the check split from "
-        + ", ".join(f"`{c['recipe']}` {pct(c['check_acc'])}" for c in candidates)
+        + ", ".join(f"`{c['recipe']}` {pct(c[f'check_{metric}'])}" for c in candidates)
         + ".",
-        f"- **Check accuracy: {pct(best['check_acc'])}** on {len(data.check)} real labelled examples the loop "
+        f"- **Check {score}: {pct(best[f'check_{metric}'])}** on {n_check} real labelled {what} the loop "
         "never extrapolated, showed to the LLM or judged"
-        + (" (measured before the check examples were added to the training data)." if refit else "."),
+        + (f" (measured before the check {what} were added to the training data)." if refit else "."),
         "",
-        "| round | train | validation acc | check acc |",
+        f"| round | train | validation {score} | check {score} |",
         "| ---: | ---: | ---: | ---: |",
         *[
-            f"| {r.round} | {'' if r.n_train is None else r.n_train} | {pct(r.val_acc)} | {pct(r.check_acc)} |"
+            f"| {r.round} | {'' if r.n_train is None else r.n_train} | "
+            f"{pct(getattr(r, f'val_{metric}'))} | {pct(getattr(r, f'check_{metric}'))} |"
             for r in rows
         ],
         "",
-        "Validation accuracy is optimistic: the loop extrapolates the validation errors. Load the model with "
-        "`AutoModelForSequenceClassification.from_pretrained(folder)`; `config.id2label` names the labels.",
+        f"Validation {score} is optimistic: the loop extrapolates the validation errors. "
+        + (
+            "Load the model with `AutoModelForQuestionAnswering.from_pretrained(folder)`."
+            if qa
+            else "Load the model with `AutoModelForSequenceClassification.from_pretrained(folder)`; "
+            "`config.id2label` names the labels."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from typing import Any
 from s3_magic.engine.context import RunContext
 from s3_magic.engine.extrapolate import extrapolate_errors
 from s3_magic.engine.judge import judge_round
+from s3_magic.engine.qa_steps import extrapolate_qa_errors, qa_train_and_evaluate, synthesize_qa_seed
 from s3_magic.engine.rationales import generate_rationales
 from s3_magic.engine.seed import synthesize_seed, synthesize_zerogen
 from s3_magic.engine.training import train_and_evaluate
@@ -45,6 +46,8 @@ def ensure_data(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
     generation_before = generation_counters(ctx)
     if task.method == "gold":
         pass
+    elif task.is_qa:
+        qa_data_phase(ctx, round_no)
     elif round_no == 0 and task.method == "zerogen":
         synthesize_zerogen(ctx, prompts, task.sizes.seed_examples, accepted=task.sizes.zerogen_accepted)
     elif round_no == 0:
@@ -52,11 +55,7 @@ def ensure_data(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
             generate_rationales(ctx, prompts)
         synthesize_seed(ctx, prompts)
     else:
-        prev = ctx.store.get_round(ctx.run_id, round_no - 1)
-        if prev is None or not prev.evaluated:
-            raise S3Error(
-                f"round {round_no - 1} has not been evaluated yet; train and evaluate it before round {round_no}"
-            )
+        require_evaluated(ctx, round_no - 1)
         extrapolate_errors(ctx, prompts, round_no)
     judged = judge_round(ctx, round_no)
     hits = (ctx.llm.stats.cache_hits if ctx._llm is not None else 0) - hits_before
@@ -65,6 +64,22 @@ def ensure_data(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
     record = Round.from_stats(round_no, GENERATED, stats)
     ctx.store.set_round(ctx.run_id, record)
     return record
+
+
+def require_evaluated(ctx: RunContext, round_no: int) -> None:
+    """Refuse to extrapolate from round ``round_no`` before it has been evaluated."""
+    prev = ctx.store.get_round(ctx.run_id, round_no)
+    if prev is None or not prev.evaluated:
+        raise S3Error(f"round {round_no} has not been evaluated yet; train and evaluate it before round {round_no + 1}")
+
+
+def qa_data_phase(ctx: RunContext, round_no: int) -> None:
+    """A QA round's data: seed (or ZeroGen) questions in round 0, extrapolated errors after."""
+    if round_no == 0:
+        synthesize_qa_seed(ctx, "zerogen" if ctx.task.method == "zerogen" else "seed")
+    else:
+        require_evaluated(ctx, round_no - 1)
+        extrapolate_qa_errors(ctx, round_no)
 
 
 def data_stats(ctx: RunContext, round_no: int, seconds: float, cache_hits: int) -> dict[str, Any]:
@@ -115,7 +130,8 @@ def ensure_evaluated(ctx: RunContext, prompts: Prompts, round_no: int) -> Round:
     if stored is not None and stored.evaluated:
         return stored
     data = ensure_data(ctx, prompts, round_no)
-    return train_and_evaluate(ctx, round_no, extra_stats=data.stats())
+    evaluate = qa_train_and_evaluate if ctx.task.is_qa else train_and_evaluate
+    return evaluate(ctx, round_no, extra_stats=data.stats())
 
 
 def last_evaluated(ctx: RunContext) -> int:
@@ -124,7 +140,11 @@ def last_evaluated(ctx: RunContext) -> int:
 
 
 def steering_metric(ctx: RunContext) -> str:
-    """The accuracy every choice reads: ``check_acc``, or ``val_acc`` on a task with no check split."""
+    """The score every choice reads: ``check_acc``, or ``val_acc`` on a task with no check split (a QA task's
+    F1: ``check_f1`` or ``val_f1``)."""
+    qa = ctx.data.qa
+    if qa is not None:
+        return "check_f1" if qa.check else "val_f1"
     return "check_acc" if ctx.data.check else "val_acc"
 
 
@@ -178,10 +198,10 @@ def run_rounds(ctx: RunContext, prompts: Prompts, until: int | None = None) -> l
     with tracked(ctx):
         for r in range(final + 1):
             if r > 0 and store.get_round(run_id, r) is None and should_stop(ctx):
-                what = "check" if ctx.data.check else "validation"
-                ctx.reporter.message(
-                    f"stopping early: {what} accuracy has not improved for {task.stop.patience} rounds"
-                )
+                metric = steering_metric(ctx)
+                what = "check" if metric.startswith("check") else "validation"
+                score = "F1" if metric.endswith("f1") else "accuracy"
+                ctx.reporter.message(f"stopping early: {what} {score} has not improved for {task.stop.patience} rounds")
                 store.set_run_status(run_id, FINISHED, f"stopped early (no {what} gain)")
                 return store.rounds(run_id)
             ensure_evaluated(ctx, prompts, r)

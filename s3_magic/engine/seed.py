@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from s3_magic.engine.context import RunContext
 from s3_magic.engine.rationales import rationale_demonstration_uids, rationales_by_label
-from s3_magic.engine.synthesize import PlannedItem, SynthesisSummary, run_items
+from s3_magic.engine.synthesize import (
+    ZEROGEN_MAX_PROMPTS_PER_EXAMPLE,
+    PlannedItem,
+    SynthesisSummary,
+    run_items,
+    synthesize_until,
+)
 from s3_magic.example import Example
 from s3_magic.prompts import Prompts
+
+__all__ = ["ZEROGEN_MAX_PROMPTS_PER_EXAMPLE", "plan_seed", "plan_zerogen", "synthesize_seed", "synthesize_zerogen"]
 
 
 def balanced_labels(ctx: RunContext, n: int, step: str) -> list[str]:
@@ -77,35 +85,12 @@ def plan_zerogen(ctx: RunContext, prompts: Prompts, n: int) -> list[PlannedItem]
     return items
 
 
-#: with a target of accepted examples, ZeroGen gives up after this many prompts per wanted example
-ZEROGEN_MAX_PROMPTS_PER_EXAMPLE = 4
-
-
 def synthesize_zerogen(ctx: RunContext, prompts: Prompts, n: int, accepted: int | None = None) -> SynthesisSummary:
     """``n`` ZeroGen prompts; with ``accepted``, as many prompts as it takes until that many examples pass the
-    filters (at most ``ZEROGEN_MAX_PROMPTS_PER_EXAMPLE`` per wanted example).
-
-    Prompts are taken in order, each chunk as large as the number still missing, so no chunk overshoots the
-    target, and the chunks depend only on stored verdicts: a resumed run replays the same chunks.
-    """
+    filters (see :func:`~s3_magic.engine.synthesize.synthesize_until`)."""
     if accepted is None:
         return run_items(ctx, plan_zerogen(ctx, prompts, n), round_no=0, kind="zerogen", step="zerogen")
-    pool = plan_zerogen(ctx, prompts, accepted * ZEROGEN_MAX_PROMPTS_PER_EXAMPLE)
-    total = SynthesisSummary(planned=0)
-    used = 0
-    while used < len(pool):
-        ok = {row.gen_key for row in ctx.store.examples(ctx.run_id, round_no=0, kind="zerogen", accepted=True)}
-        missing = accepted - sum(item.gen_key in ok for item in pool[:used])
-        if missing <= 0:
-            break
-        chunk = pool[used : used + missing]
-        part = run_items(ctx, chunk, round_no=0, kind="zerogen", step="zerogen")
-        total.planned += part.planned
-        total.already_done += part.already_done
-        total.accepted += part.accepted
-        total.rejected.update(part.rejected)
-        used += len(chunk)
-    return total
+    return synthesize_until(ctx, lambda size: plan_zerogen(ctx, prompts, size), accepted, "zerogen")
 
 
 def _norm(text: str) -> str:

@@ -5,13 +5,14 @@ error extrapolation and the ZeroGen baseline.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from s3_magic.clean import Deduper, clean_text
 from s3_magic.engine.context import RunContext
 from s3_magic.llm.base import Prompt
+from s3_magic.records import ExampleKind
 
 T = TypeVar("T")
 
@@ -40,8 +41,25 @@ class SynthesisSummary:
                 "rejected": dict(self.rejected)}  # fmt: skip
 
 
+#: ``(item, raw output) -> (text, text_b, reason)``: the example an LLM output makes (``reason`` None) or why
+#: it is rejected; the deduper's checks come after it
+Cleaner = Callable[[PlannedItem, str], tuple[str | None, str | None, str | None]]
+
+
 def pair_key(text: str, text_b: str | None) -> str:
     return text if text_b is None else f"{text} || {text_b}"
+
+
+def real_keys(ctx: RunContext) -> dict[str, list[str]]:
+    """The dedup keys of the real examples, by part (``validation``, ``check``, ``test``): a QA question is keyed
+    with its context, as synthetic questions are."""
+    qa = ctx.data.qa
+    if qa is not None:
+        parts = {"validation": qa.validation, "check": qa.check, "test": qa.test}
+        return {name: [pair_key(q.context, q.question) for q in part] for name, part in parts.items()}
+    data = ctx.data
+    parts_c = {"validation": data.validation, "check": data.check, "test": data.test}
+    return {name: [pair_key(e.text, e.text_b) for e in part] for name, part in parts_c.items()}
 
 
 def build_deduper(ctx: RunContext) -> Deduper:
@@ -52,40 +70,28 @@ def build_deduper(ctx: RunContext) -> Deduper:
     when ``filters.reject_test_copies`` is off.
     """
     dedup = Deduper(threshold=ctx.task.filters.near_duplicate)
-    dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.validation], "validation")
+    keys = real_keys(ctx)
+    dedup.add_reference(keys["validation"], "validation")
     # a copy of a check example in the training data would flatter the check estimate
-    dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.check], "check")
-    if ctx.data.test and ctx.task.filters.reject_test_copies:
-        dedup.add_reference([pair_key(e.text, e.text_b) for e in ctx.data.test], "test")
+    dedup.add_reference(keys["check"], "check")
+    if keys["test"] and ctx.task.filters.reject_test_copies:
+        dedup.add_reference(keys["test"], "test")
     for row in ctx.store.examples(ctx.run_id, accepted=True):
         if row.text is not None:
             dedup.add(pair_key(row.text, row.text_b))
     return dedup
 
 
-def run_items(
-    ctx: RunContext, items: Sequence[PlannedItem], *, round_no: int, kind: str, step: str
-) -> SynthesisSummary:
-    """Generate, clean, filter and store every item not stored yet; store each as it arrives."""
-    summary = SynthesisSummary(planned=len(items))
-    done = ctx.store.gen_keys(ctx.run_id)
-    todo = [it for it in items if it.gen_key not in done]
-    summary.already_done = len(items) - len(todo)
-    if not todo:
-        return summary
+def text_cleaner(ctx: RunContext) -> Cleaner:
+    """The cleaner of classification examples: :func:`~s3_magic.clean.clean_text`, and on a pair task the
+    item's context as the first text (a second text that copies it is rejected)."""
     task = ctx.task
-    if ctx.deduper is None:
-        ctx.deduper = build_deduper(ctx)
-    dedup = ctx.deduper
     label_words = {label.name: label.prompt_word for label in task.labels}
-    llm = ctx.llm
-    finished = summary.already_done
-    ctx.reporter.progress(step, finished, len(items))
-    for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round_no}:{step}")):
-        item = todo[i]
+
+    def clean(item: PlannedItem, raw: str) -> tuple[str | None, str | None, str | None]:
         others = [w for name, w in label_words.items() if name != item.label]
         cleaned = clean_text(
-            completion.text,
+            raw,
             min_words=task.filters.min_words,
             max_words=task.filters.max_words,
             expected_label_word=label_words[item.label],
@@ -93,9 +99,42 @@ def run_items(
             prompt=item.prompt.messages[-1]["content"],
         )
         reason = cleaned.reason
-        text, text_b = (item.context, cleaned.text or None) if task.is_pair else (cleaned.text or None, None)
-        if reason is None and task.is_pair and _same(cleaned.text, item.context or ""):
+        if not task.is_pair:
+            return cleaned.text or None, None, reason
+        if reason is None and _same(cleaned.text, item.context or ""):
             reason = "copies_context"
+        return item.context, cleaned.text or None, reason
+
+    return clean
+
+
+def run_items(
+    ctx: RunContext,
+    items: Sequence[PlannedItem],
+    *,
+    round_no: int,
+    kind: str,
+    step: str,
+    cleaner: Cleaner | None = None,
+) -> SynthesisSummary:
+    """Generate, clean (``cleaner``, default :func:`text_cleaner`), filter and store every item not stored yet;
+    store each as it arrives."""
+    summary = SynthesisSummary(planned=len(items))
+    done = ctx.store.gen_keys(ctx.run_id)
+    todo = [it for it in items if it.gen_key not in done]
+    summary.already_done = len(items) - len(todo)
+    if not todo:
+        return summary
+    if ctx.deduper is None:
+        ctx.deduper = build_deduper(ctx)
+    dedup = ctx.deduper
+    clean = cleaner or text_cleaner(ctx)
+    llm = ctx.llm
+    finished = summary.already_done
+    ctx.reporter.progress(step, finished, len(items))
+    for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round_no}:{step}")):
+        item = todo[i]
+        text, text_b, reason = clean(item, completion.text)
         if reason is None:
             reason = dedup.check(pair_key(text or "", text_b))
         if reason is None:
@@ -115,6 +154,41 @@ def run_items(
         finished += 1
         ctx.reporter.progress(step, finished, len(items))
     return summary
+
+
+#: with a target of accepted examples, ZeroGen gives up after this many prompts per wanted example
+ZEROGEN_MAX_PROMPTS_PER_EXAMPLE = 4
+
+
+def synthesize_until(
+    ctx: RunContext,
+    plan: Callable[[int], list[PlannedItem]],
+    accepted: int,
+    kind: ExampleKind,
+    cleaner: Cleaner | None = None,
+) -> SynthesisSummary:
+    """Round 0 prompts from ``plan(size)``, taken in order until ``accepted`` examples pass the filters (at most
+    ``ZEROGEN_MAX_PROMPTS_PER_EXAMPLE`` prompts per wanted example).
+
+    Each chunk is as large as the number still missing, so no chunk overshoots the target, and the chunks depend
+    only on stored verdicts: a resumed run replays the same chunks.
+    """
+    pool = plan(accepted * ZEROGEN_MAX_PROMPTS_PER_EXAMPLE)
+    total = SynthesisSummary(planned=0)
+    used = 0
+    while used < len(pool):
+        ok = {row.gen_key for row in ctx.store.examples(ctx.run_id, round_no=0, kind=kind, accepted=True)}
+        missing = accepted - sum(item.gen_key in ok for item in pool[:used])
+        if missing <= 0:
+            break
+        chunk = pool[used : used + missing]
+        part = run_items(ctx, chunk, round_no=0, kind=kind, step=kind, cleaner=cleaner)
+        total.planned += part.planned
+        total.already_done += part.already_done
+        total.accepted += part.accepted
+        total.rejected.update(part.rejected)
+        used += len(chunk)
+    return total
 
 
 def in_order(results: Iterator[tuple[int, T]]) -> Iterator[tuple[int, T]]:

@@ -4,15 +4,19 @@ Sampling parameters are not sent: SDK 1.0 removed ``temperature``/``top_p``/``to
 ``messages.create`` and API version 2026-10-21 (the SDK 2.x default) rejects them with a 400, even at
 their defaults. ``GenParams.max_tokens`` is honoured; ``temperature`` and ``top_p`` are ignored here,
 so repeated samples of one prompt draw at the model's own default sampling.
+
+With ``batch`` on, prompts go out through Message Batches (``messages.batches``): one request per prompt, named
+by its ``custom_id``, the same body as a single call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import anthropic
 
-from s3_magic.llm.base import Completion, GenParams, Prompt
+from s3_magic.llm.base import BatchStatus, Completion, GenParams, Prompt
 from s3_magic.llm.concurrent import ApiBackend
 
 DEFAULT_MODEL = "claude-haiku-4-5"
@@ -39,6 +43,8 @@ class AnthropicBackend(ApiBackend):
         max_retry_wait: float = 60.0,
         base_url: str | None = None,
         http_client: object | None = None,
+        batch: bool = False,
+        batch_poll_seconds: float = 30.0,
         **options: object,
     ) -> None:
         super().__init__(
@@ -49,6 +55,8 @@ class AnthropicBackend(ApiBackend):
             timeout=timeout,
             max_retry_wait=max_retry_wait,
             unknown=options,
+            batch=batch,
+            batch_poll_seconds=batch_poll_seconds,
         )
         self.client = anthropic.Anthropic(
             api_key=self._secret,
@@ -58,15 +66,35 @@ class AnthropicBackend(ApiBackend):
             http_client=self.hooked_client(http_client),
         )
 
-    def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
+    def _request(self, prompt: Prompt, params: GenParams) -> dict[str, Any]:
+        """The Messages API body for ``prompt`` (system messages joined into ``system``)."""
         system = "\n\n".join(m["content"] for m in prompt.messages if m["role"] == "system")
         messages = [{"role": m["role"], "content": m["content"]} for m in prompt.messages if m["role"] != "system"]
-        response = self.client.messages.create(
-            model=self.model,
-            max_tokens=params.max_tokens,
-            messages=messages,
-            **({"system": system} if system else {}),
+        body: dict[str, Any] = {"model": self.model, "max_tokens": params.max_tokens, "messages": messages}
+        return {**body, "system": system} if system else body
+
+    def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
+        return self._completion(self.client.messages.create(**self._request(prompt, params)))
+
+    def _submit_batch(self, requests: Sequence[tuple[str, Prompt]], params: GenParams) -> str:
+        made = self.client.messages.batches.create(
+            requests=[{"custom_id": cid, "params": self._request(p, params)} for cid, p in requests]
         )
+        return str(made.id)
+
+    def _batch_status(self, batch_id: str) -> BatchStatus:
+        batch = self.client.messages.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        done = counts.succeeded + counts.errored + counts.canceled + counts.expired
+        return BatchStatus(batch.processing_status == "ended", done, done + counts.processing)
+
+    def _batch_results(self, batch_id: str) -> Iterator[tuple[str, Completion | None]]:
+        for line in self.client.messages.batches.results(batch_id):
+            result = line.result
+            yield line.custom_id, self._completion(result.message) if result.type == "succeeded" else None
+
+    @staticmethod
+    def _completion(response: Any) -> Completion:
         text = "".join(block.text for block in response.content if block.type == "text")
         usage = response.usage
         return Completion(

@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from s3_magic.llm.options import NoOptions
 from s3_magic.options import Options
@@ -84,6 +84,34 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BatchStatus:
+    """Where a provider batch stands: ``ended`` once every request in it succeeded or failed for good."""
+
+    ended: bool
+    done: int = 0
+    total: int = 0
+
+
+class BatchApi(Protocol):
+    """A provider's batch endpoint, as :class:`s3_magic.llm.cached.CachedLLM` drives it.
+
+    A request is named by its ``custom_id`` (the call cache key). Submitting is paid for, so the caller records
+    the batch id before it polls; ``batch_results`` gives ``(custom_id, Completion)`` for each request that
+    succeeded and ``(custom_id, None)`` for each that failed (errored, expired, canceled).
+    """
+
+    batch_poll_seconds: float
+
+    def submit_batch(self, requests: Sequence[tuple[str, Prompt]], params: GenParams) -> str:
+        """Make one batch of ``(custom_id, prompt)`` requests; returns its id."""
+        ...
+
+    def batch_status(self, batch_id: str) -> BatchStatus: ...
+
+    def batch_results(self, batch_id: str) -> Iterator[tuple[str, Completion | None]]: ...
+
+
 class Backend(ABC):
     """Base class of LLM backends. Subclasses set ``provider`` and implement ``generate``.
 
@@ -128,6 +156,10 @@ class Backend(ABC):
         still in flight and finish in a short while. They are paid for, so the caller stores them. No call is
         started. Backends that make no concurrent calls have nothing to settle."""
         return iter(())
+
+    def batch_api(self) -> BatchApi | None:
+        """The provider batch endpoint this backend sends its calls through, when it is set to; None: single calls."""
+        return None
 
     def observe(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Answers already given in this run that this instance did not give: the raw outputs the run has stored

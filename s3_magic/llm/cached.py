@@ -5,17 +5,22 @@ before is answered from the store, so re-running a finished run makes no LLM cal
 written to the cache (with the run and step that paid for it) as soon as it returns, and so are the
 calls still in flight when a run is interrupted, if they finish within a short wait. A token budget and a
 money budget (at the price of :mod:`s3_magic.llm.prices`) each stop a run cleanly within one call of the limit.
+
+A backend with a batch API switched on (:meth:`Backend.batch_api`) gets a call's missing prompts as one provider
+batch. Its id is recorded in the store before it is polled; a resumed run reads the open batches of the run that
+hold any prompt it needs instead of making a new one, and a request that failed inside a batch is retried as a
+normal call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from s3_magic.errors import BudgetExceeded, ConfigError
-from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.base import Backend, BatchApi, Completion, GenParams, Prompt
 from s3_magic.llm.prices import Price, cost_usd, format_usd
 from s3_magic.store import RunStore
 
@@ -139,6 +144,9 @@ class CachedLLM:
             if self.backend.observes:
                 self.backend.observe([hit["text"]])
             yield i, Completion(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
+        api = self.backend.batch_api()
+        if missing and api is not None:
+            missing = yield from self._batched(api, prompts, keys, missing, step)
         full = max(1, self.backend.default_chunk)
         chunk = min(full, self.backend.first_chunk or full)
         start = 0
@@ -170,6 +178,65 @@ class CachedLLM:
                     pass  # a second Ctrl-C: the calls still in flight are abandoned, and the first one goes on
                 raise
 
+    def _batched(
+        self, api: BatchApi, prompts: Sequence[Prompt], keys: Sequence[str], missing: Sequence[int], step: str
+    ) -> Generator[tuple[int, Completion], None, list[int]]:
+        """Answer ``missing`` through provider batches: first the run's open batches that hold any of them, then
+        one new batch of the rest (as many as the budgets allow). Returns the prompts still unanswered."""
+        wanted: dict[str, list[int]] = {}
+        for i in missing:
+            wanted.setdefault(keys[i], []).append(i)
+        provider, model = self.backend.provider, self.backend.model
+        for batch_id, requests in self.store.open_batches(provider, model, self.run_id):
+            if not wanted.keys().isdisjoint(requests):
+                yield from self._read_batch(api, batch_id, requests, wanted, step)
+        if wanted:
+            self._check_budget()
+            firsts = [prompts[idx[0]] for idx in wanted.values()]
+            todo = list(wanted)[: self._affordable(firsts)]
+            batch_id = api.submit_batch([(k, prompts[wanted[k][0]]) for k in todo], self.params)
+            requests = {k: [prompts[wanted[k][0]].hash, prompts[wanted[k][0]].sample] for k in todo}
+            self.store.batch_put(provider, batch_id, run_id=self.run_id, model=model, requests=requests)
+            yield from self._read_batch(api, batch_id, requests, wanted, step)
+        return sorted(i for idx in wanted.values() for i in idx)
+
+    def _read_batch(
+        self, api: BatchApi, batch_id: str, requests: dict[str, list[str]], wanted: dict[str, list[int]], step: str
+    ) -> Iterator[tuple[int, Completion]]:
+        """Wait for a batch to end, cache every answered request in it, and yield those in ``wanted`` (removed)."""
+        self._await_batch(api, batch_id)
+        answered: set[str] = set()
+        for key, completion in api.batch_results(batch_id):
+            if key not in requests or completion is None:
+                continue
+            answered.add(key)
+            prompt_hash, sample = requests[key]
+            self._put(key, prompt_hash, sample, completion, step)
+            for i in wanted.pop(key, ()):
+                yield i, completion
+        self.store.batch_done(self.backend.provider, batch_id)
+        if failed := len(requests) - len(answered):
+            self._tell(f"{failed} request(s) of batch {batch_id} failed; retrying them as single calls")
+
+    def _await_batch(self, api: BatchApi, batch_id: str) -> None:
+        """Poll a batch every ``batch_poll_seconds`` until it has ended (its time counts in ``stats.seconds``)."""
+        started, seen = time.perf_counter(), -1
+        try:
+            while not (status := api.batch_status(batch_id)).ended:
+                if status.done != seen:
+                    seen = status.done
+                    self._tell(
+                        f"{self.backend.provider} batch {batch_id}: {status.done}/{status.total} done; polling every "
+                        f"{api.batch_poll_seconds:g} s (up to 24 h; an interrupted run resumes with this batch)"
+                    )
+                time.sleep(api.batch_poll_seconds)
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    def _tell(self, text: str) -> None:
+        if self.backend.notice is not None:
+            self.backend.notice(text)
+
     def _timed(self, results: Iterator[tuple[int, Completion]]) -> Iterator[tuple[int, Completion]]:
         """``results``, adding the time spent waiting for each one to ``stats.seconds``."""
         while True:
@@ -184,13 +251,16 @@ class CachedLLM:
 
     def _record(self, key: str, prompt: Prompt, completion: Completion, step: str) -> None:
         """Cache a real call's result with the run and step that paid for it (once, however often it is given)."""
+        self._put(key, prompt.hash, prompt.sample, completion, step)
+
+    def _put(self, key: str, prompt_hash: str, sample: str, completion: Completion, step: str) -> None:
         stored = self.store.cache_put(
             key,
             backend=self.backend.provider,
             model=self.backend.model,
             params=self.params.key(),
-            prompt_hash=prompt.hash,
-            sample=prompt.sample,
+            prompt_hash=prompt_hash,
+            sample=sample,
             text=completion.text,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, ClassVar, TypeVar
 
 from s3_magic.errors import BackendError
-from s3_magic.llm.base import Backend, Completion, GenParams, Prompt
+from s3_magic.llm.base import Backend, BatchApi, BatchStatus, Completion, GenParams, Prompt
 from s3_magic.llm.options import ApiOptions
 
 T = TypeVar("T")
@@ -143,7 +143,8 @@ def _validation_error(item: Any) -> str:
 
 
 class ApiBackend(Backend):
-    """A backend that makes one SDK call per prompt, concurrently. Subclasses build ``self.client``."""
+    """A backend that makes one SDK call per prompt, concurrently, or sends prompts as a provider batch (with
+    ``batch`` on: see :class:`~s3_magic.llm.base.BatchApi`). Subclasses build ``self.client``."""
 
     Options = ApiOptions
 
@@ -163,15 +164,22 @@ class ApiBackend(Backend):
         max_retry_wait: float,
         unknown: dict[str, object],
         key_required: bool = True,
+        batch: bool = False,
+        batch_poll_seconds: float = 30.0,
     ) -> None:
         given = {"concurrency": concurrency, "max_retries": max_retries, "timeout": timeout,
-                 "max_retry_wait": max_retry_wait, **unknown}  # fmt: skip
+                 "max_retry_wait": max_retry_wait, "batch": batch, "batch_poll_seconds": batch_poll_seconds,
+                 **unknown}  # fmt: skip
         opts = ApiOptions.check(given, f"the {self.provider} backend", "llm.options.", ("api_key",), BackendError)
         key = api_key or os.environ.get(self.key_env) or None
         if key is None and key_required:
             raise BackendError(f"set {self.key_env} or pass api_key=... to use the {self.provider} backend")
         super().__init__(model)
-        self.options = opts.model_dump(include={"concurrency", "max_retries", "timeout", "max_retry_wait"})
+        self.options = opts.model_dump(
+            include={"concurrency", "max_retries", "timeout", "max_retry_wait", "batch", "batch_poll_seconds"}
+        )
+        self.batch = opts.batch
+        self.batch_poll_seconds = float(opts.batch_poll_seconds)
         self.concurrency = opts.concurrency
         self.max_retries = opts.max_retries
         self.timeout = opts.timeout
@@ -191,6 +199,46 @@ class ApiBackend(Backend):
     @abstractmethod
     def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
         """One SDK call; SDK exceptions propagate."""
+
+    def batch_api(self) -> BatchApi | None:
+        return self if self.batch else None
+
+    def submit_batch(self, requests: Sequence[tuple[str, Prompt]], params: GenParams) -> str:
+        """Make one provider batch of ``(custom_id, prompt)`` requests; returns its id (BackendError on failure)."""
+        return self._sdk(self._submit_batch, requests, params)
+
+    def batch_status(self, batch_id: str) -> BatchStatus:
+        return self._sdk(self._batch_status, batch_id, batch=batch_id)
+
+    def batch_results(self, batch_id: str) -> Iterator[tuple[str, Completion | None]]:
+        return iter(self._sdk(lambda b: list(self._batch_results(b)), batch_id, batch=batch_id))
+
+    def _submit_batch(self, requests: Sequence[tuple[str, Prompt]], params: GenParams) -> str:
+        raise BackendError(f"the {self.provider} backend has no batch API; set llm.options.batch: false")
+
+    def _batch_status(self, batch_id: str) -> BatchStatus:
+        raise BackendError(f"the {self.provider} backend has no batch API")
+
+    def _batch_results(self, batch_id: str) -> Iterator[tuple[str, Completion | None]]:
+        raise BackendError(f"the {self.provider} backend has no batch API")
+
+    def _sdk(self, fn: Callable[..., R], *args: Any, batch: str | None = None) -> R:
+        """``fn(*args)``, an SDK error that failed for good turned into a one-line BackendError (``batch``: the
+        batch the call asks about, named when the provider does not know it)."""
+        try:
+            return fn(*args)
+        except self.sdk.NotFoundError as exc:
+            failure = self.explain(exc)
+            if batch is not None:
+                failure = scrub(
+                    f"{self.provider} does not know batch {batch} (404), recorded in the run store: it may belong to "
+                    f"another key or workspace, or be deleted; use that key, or set llm.options.batch: false to "
+                    "go on with single calls",
+                    self._secret,
+                )
+        except self.sdk.APIError as exc:
+            failure = self.explain(exc)
+        raise BackendError(failure)  # outside the except block: the SDK error (request, headers) is not chained
 
     def hooked_client(self, given: Any | None) -> Any:
         """The ``httpx2`` client for the SDK, with :meth:`_on_response` added to its response hooks: ``given``

@@ -4,21 +4,31 @@ With ``base_url`` (or ``OPENAI_BASE_URL``) the backend talks to that server; suc
 no key, so a placeholder is sent when none is set. The output limit goes out as ``max_completion_tokens``
 to api.openai.com (its newer models refuse ``max_tokens``) and as ``max_tokens`` elsewhere, which every
 compatible server understands. With no model named, a compatible server's first listed model is used.
+
+With ``batch`` on, prompts go out through the Batch API: a JSONL file of chat completion requests (one per
+prompt, named by its ``custom_id``) is uploaded and run as one batch; its output and error files are read once it
+is over. Most OpenAI-compatible servers have no Batch API.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from s3_magic.errors import BackendError
-from s3_magic.llm.base import Completion, GenParams, Prompt
+from s3_magic.llm.base import BatchStatus, Completion, GenParams, Prompt
 from s3_magic.llm.concurrent import ApiBackend, scrub
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 PLACEHOLDER_KEY = "no-key-needed"
+BATCH_ENDPOINT = "/v1/chat/completions"
+#: batch states after which nothing more is answered (``failed``: the input file was refused)
+BATCH_OVER = frozenset({"completed", "expired", "cancelled", "failed"})
 
 
 class OpenAIBackend(ApiBackend):
@@ -42,6 +52,8 @@ class OpenAIBackend(ApiBackend):
         timeout: float = 60.0,
         max_retry_wait: float = 60.0,
         http_client: object | None = None,
+        batch: bool = False,
+        batch_poll_seconds: float = 30.0,
         **options: object,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -54,6 +66,8 @@ class OpenAIBackend(ApiBackend):
             max_retry_wait=max_retry_wait,
             unknown=options,
             key_required=base_url is None,
+            batch=batch,
+            batch_poll_seconds=batch_poll_seconds,
         )
         self.client = openai.OpenAI(
             api_key=self._secret or PLACEHOLDER_KEY,
@@ -80,14 +94,51 @@ class OpenAIBackend(ApiBackend):
             return models[0]
         raise BackendError(scrub(f"{why}, or name the model as openai:MODEL", self._secret))
 
+    def _request(self, prompt: Prompt, params: GenParams) -> dict[str, Any]:
+        """The chat completions body for ``prompt``."""
+        return {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in prompt.messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            self._limit_name: params.max_tokens,
+        }
+
     def _complete(self, prompt: Prompt, params: GenParams) -> Completion:
-        response = self.client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": m["role"], "content": m["content"]} for m in prompt.messages],
-            temperature=params.temperature,
-            top_p=params.top_p,
-            **{self._limit_name: params.max_tokens},
-        )
+        return self._completion(self.client.chat.completions.create(**self._request(prompt, params)))
+
+    def _submit_batch(self, requests: Sequence[tuple[str, Prompt]], params: GenParams) -> str:
+        lines = [
+            {"custom_id": cid, "method": "POST", "url": BATCH_ENDPOINT, "body": self._request(p, params)}
+            for cid, p in requests
+        ]
+        blob = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode("utf-8")
+        upload = self.client.files.create(file=("s3-magic-batch.jsonl", blob, "application/jsonl"), purpose="batch")
+        made = self.client.batches.create(input_file_id=upload.id, endpoint=BATCH_ENDPOINT, completion_window="24h")
+        return str(made.id)
+
+    def _batch_status(self, batch_id: str) -> BatchStatus:
+        batch = self.client.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        done, total = (counts.completed + counts.failed, counts.total) if counts else (0, 0)
+        return BatchStatus(batch.status in BATCH_OVER, done, total)
+
+    def _batch_results(self, batch_id: str) -> Iterator[tuple[str, Completion | None]]:
+        """Each line of the output file (answered requests) and of the error file (failed ones)."""
+        batch = self.client.batches.retrieve(batch_id)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            for raw in self.client.files.content(file_id).text.splitlines():
+                if raw.strip():
+                    line = json.loads(raw)
+                    response = line.get("response") or {}
+                    ok = response.get("status_code") == 200 and not line.get("error")
+                    body = ChatCompletion.model_validate(response["body"]) if ok else None
+                    yield str(line["custom_id"]), None if body is None else self._completion(body)
+
+    @staticmethod
+    def _completion(response: Any) -> Completion:
         choice = response.choices[0] if response.choices else None
         usage = response.usage
         return Completion(

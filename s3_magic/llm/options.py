@@ -39,7 +39,13 @@ class LocalOptions(Options):
 
 
 class ApiOptions(Options):
-    """``anthropic:MODEL`` and ``openai:MODEL`` (OpenAI or any OpenAI-compatible server)."""
+    """``anthropic:MODEL`` and ``openai:MODEL`` (OpenAI or any OpenAI-compatible server).
+
+    With ``batch`` on, the prompts of each call not answered from the cache go out as one provider batch
+    (Anthropic Message Batches, the OpenAI Batch API): the provider answers within 24 hours at half the list price.
+    The batch id is kept in the run store as soon as the batch is made, so a resumed run polls the same batch
+    instead of paying again; a request that failed inside a batch is retried as a normal call.
+    """
 
     concurrency: Whole = Field(8, ge=1, description="calls in flight at once")
     max_retries: Whole = Field(6, ge=0, description="retries of a failed call (the SDK's own backoff)")
@@ -51,6 +57,13 @@ class ApiOptions(Options):
     base_url: str | None = Field(
         None, min_length=1, description="the API's address, e.g. a vLLM/TGI/Ollama server's .../v1"
     )
+    batch: bool = Field(
+        False, description="send each call's prompts as one provider batch (half price, results within 24 h)"
+    )
+    batch_poll_seconds: Number = Field(
+        30.0, ge=0.1, le=3600, description="how often a batch's status is asked for while it runs",
+        json_schema_extra={"unit": "seconds"},
+    )  # fmt: skip
 
 
 class OracleOptions(Options):

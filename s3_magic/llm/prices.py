@@ -6,7 +6,9 @@ tokens; longer ones cost more). Prices change: a task can set its own with
 ``llm.options.price: {input: USD_PER_MTOK, output: USD_PER_MTOK}``, which wins over the table. Model ids match by
 exact name or as a dated snapshot / ``-latest`` alias of a listed name (``claude-sonnet-4-5-20250929`` is priced as
 ``claude-sonnet-4-5``). Local, embedded, oracle and fake backends run on local compute and cost $0; an API model
-not in the table (or an OpenAI-compatible server of your own) has no price (None).
+not in the table (or an OpenAI-compatible server of your own) has no price (None). With ``llm.options.batch`` on,
+a listed price is halved (:data:`BATCH_DISCOUNT`: both providers' batch APIs cost half the list price); a task's
+own ``price`` is taken as given.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ FREE_PROVIDERS = frozenset({"local", "oracle", "fake"})
 #: the model each API backend uses when a spec names none (``anthropic`` = ``anthropic:claude-haiku-4-5``); the
 #: backends' own ``DEFAULT_MODEL`` (tests check the two agree)
 DEFAULT_MODELS = {"anthropic": "claude-haiku-4-5", "openai": "gpt-4.1-mini"}
+#: what the providers' batch APIs (Anthropic Message Batches, the OpenAI Batch API) charge, as a share of list price
+BATCH_DISCOUNT = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,11 @@ def price_for(spec: str, options: Mapping[str, object] | None = None) -> Price |
         base_url = str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "")
         if base_url and "api.openai.com" not in base_url:
             return None  # a server of one's own: no list price
-    return listed_price(provider, model)
+    listed = listed_price(provider, model)
+    if listed is None or not options.get("batch"):
+        return listed
+    return Price(listed.input_per_mtok * BATCH_DISCOUNT, listed.output_per_mtok * BATCH_DISCOUNT,
+                 source=f"{listed.source}, at the batch discount ({BATCH_DISCOUNT:g} of list)")  # fmt: skip
 
 
 def cost_usd(price: Price, prompt_tokens: int, completion_tokens: int) -> float:

@@ -16,7 +16,7 @@ from s3_magic.errors import ConfigError
 from s3_magic.options import Options
 from s3_magic.registry import Entry, Registry
 from s3_magic.student.base import Predictions, Student
-from s3_magic.student.options import FastOptions, FineTuneOptions
+from s3_magic.student.options import FastOptions, FineTuneOptions, QAOptions
 
 __all__ = [
     "Predictions",
@@ -37,11 +37,13 @@ def register_student(
     options: type[Options],
     extra: str | None = None,
     replace: bool = False,
+    kinds: tuple[str, ...] = ("single", "pair"),
 ) -> Entry:
     """Register student mode ``name``: ``factory(labels, model=..., **options)`` makes a fresh student (a callable,
-    or ``"module:attr"`` imported on first use); ``options`` is the model of the options it takes. A name already
-    registered needs ``replace=True``."""
-    return STUDENTS.register(Entry(name, factory, options, extra), replace=replace)
+    or ``"module:attr"`` imported on first use); ``options`` is the model of the options it takes; ``kinds`` the
+    task kinds it serves (``("qa",)`` for an extractive-QA student). A name already registered needs
+    ``replace=True``."""
+    return STUDENTS.register(Entry(name, factory, options, extra, kinds), replace=replace)
 
 
 def unregister_student(name: str) -> None:
@@ -69,3 +71,4 @@ def make_student(labels: Sequence[str], mode: str = "finetune", model: str = "em
 
 register_student("finetune", "s3_magic.student.finetune:FineTuneStudent", FineTuneOptions, extra="local")
 register_student("fast", "s3_magic.student.fast:FastStudent", FastOptions, extra="local")
+register_student("qa", "s3_magic.student.qa:qa_student", QAOptions, extra="local", kinds=("qa",))

@@ -311,3 +311,8 @@ def _check_training(examples: Sequence[QAExample]) -> None:
 
 def _index(ids: list[int], token: int | None) -> int:
     return ids.index(token) if token is not None and token in ids else 0
+
+
+def qa_student(labels: Sequence[str], model: str = "embedded", **options: Any) -> QAStudent:
+    """The ``qa`` student mode's factory (a QA task has no labels: ``labels`` is empty and unused)."""
+    return QAStudent(model=model, **options)
