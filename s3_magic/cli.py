@@ -16,7 +16,8 @@ FINAL_HELP = (
     "Train the model a user keeps: the student trained on the synthetic data of the round with the best check "
     "accuracy plus the real labelled examples, with the recipe that scores best on the check split (real examples "
     "held out of the loop). It is saved as a Hugging Face model folder with a model card, loadable with "
-    "AutoModelForSequenceClassification.from_pretrained. Test accuracy is only reported."
+    "AutoModelForSequenceClassification.from_pretrained. Test accuracy is only reported. A question-answering "
+    "task (kind: qa) reads check F1 instead, and its model loads with AutoModelForQuestionAnswering."
 )
 
 
@@ -251,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="S3: iterative dataset synthesis by extrapolating errors",
         epilog=(
             "Each round reports validation accuracy (optimistic: the loop extrapolates those examples) and check "
-            "accuracy (real examples held out of the loop: what every choice reads). 'run' ends by training the "
-            "final model; 'final' trains it for an existing run."
+            "accuracy (real examples held out of the loop: what every choice reads); a question-answering task "
+            "reports exact match and F1 instead. 'run' ends by training the final model; 'final' trains it for an "
+            "existing run."
         ),
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__import__('s3_magic').__version__}")
@@ -275,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a run of a task file",
         description="Start a run: seed data, the error-extrapolation rounds, then the final model (see 'final').",
     )
-    sp.add_argument("task", help="task YAML file")
+    sp.add_argument("task", help="task YAML file, or the name of a built-in task (e.g. sst2, squad)")
     sp.add_argument("--name", help="run name (default: task-date-time-id)")
     sp.add_argument("--seed-examples", type=int, help="number of seed examples")
     sp.add_argument("--llm", help="LLM as provider:model, e.g. local:embedded, anthropic:claude-haiku-4-5")
@@ -312,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("export", help="export a run's synthetic data")
     sp.add_argument("run", nargs="?", help="run id (default: the newest)")
-    sp.add_argument("--format", choices=["jsonl", "csv", "hf"], default="jsonl")
+    sp.add_argument("--format", choices=["jsonl", "csv", "parquet", "hf"], default="jsonl")
     sp.add_argument("--out", required=True, help="output file (folder for --format hf)")
     sp.add_argument("--include-rejected", action="store_true", help="also export examples the filters rejected")
     folder(sp)

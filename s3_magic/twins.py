@@ -8,6 +8,8 @@ options (``--student-mode`` is ``student_mode=``; ``-r/--round`` is ``round_no=`
 >>> twins.synthesize("sst2", folder="s3_runs", llm="local:embedded")  # doctest: +SKIP
 >>> twins.iterate(rounds=2).rounds                                    # doctest: +SKIP
 >>> twins.final().value["check_acc"]                                  # doctest: +SKIP
+
+A ``kind: qa`` run reads the same way with exact match and F1 in place of accuracy (``check_f1``, ``test_f1``).
 """
 
 from __future__ import annotations
@@ -144,6 +146,11 @@ def _rationale_editor(session: Session) -> RationaleEditor:
 def _error_table(session: Session, round_no: int, page_size: int | None) -> ErrorTable:
     kids = children_by_error(to_dicts(session.examples(round_no=round_no + 1, kind="extrapolated")))
     errs = session.errors(round_no)
+    if session.data.qa is not None:  # a QA run: questions scored against every human answer, spans marked
+        from s3_magic.views.qa import QAErrorTable
+
+        qs = session.data.qa.by_uid()
+        return QAErrorTable(errs, kids, round_no, qs, session.accept, session.edit, page_size=_page(page_size))
     return ErrorTable(errs, kids, round_no, on_accept=session.accept, on_edit=session.edit, page_size=_page(page_size))
 
 
@@ -186,12 +193,15 @@ def synthesize(
         session = use(Session.create(task, folder=folder, name=name, overrides=changes, reporter=reporter))
     with _reporting(session, reporter):
         if rationales_only:
+            if session.task.is_qa:
+                raise ConfigError("a qa task writes its seed questions without rationales; drop --rationales-only")
             if not session.task.sizes.rationales_per_example or session.task.method != "s3":
                 raise ConfigError("this task makes its seed data without rationales; drop --rationales-only")
             session.generate_rationales()
         else:
             session.synthesize()
-    views: list[View] = [_rationale_editor(session)] if session.task.sizes.rationales_per_example else []
+    uses_rationales = session.task.sizes.rationales_per_example and not session.task.is_qa
+    views: list[View] = [_rationale_editor(session)] if uses_rationales else []
     rows = to_dicts(session.examples(round_no=0))
     if not rationales_only:
         views.append(SampleBrowser(rows, page_size=_page(page_size), title="seed samples"))
@@ -237,6 +247,8 @@ def errors(round_no: int | None = None, *, page_size: int | None = None) -> Resu
 
 def _example_rows(session: Session, round_no: int | None, label: str | None, kind: ExampleKind | None,
                   verdict: str | None, accepted: bool | None) -> list[dict[str, Any]]:  # fmt: skip
+    if label is not None and session.task.is_qa:
+        raise ConfigError("a qa task has no labels (its answers are spans); filter by round, kind or verdict")
     if label is not None and label not in session.task.label_names:
         raise ConfigError(f"unknown label {label!r}; use one of {', '.join(session.task.label_names)}")
     rows = session.examples(round_no=round_no, label=label, kind=kind, accepted=accepted)
@@ -315,40 +327,49 @@ def status() -> Result:
 
 
 def final(out: str | Path | None = None, *, reporter: Reporter | None = None) -> Result:
-    """Train the model to keep: the student on the synthetic data of the best round (by check accuracy) plus the
-    real labels, with the recipe that scores best on the check split; saved as a Hugging Face model folder
-    (``out``, default ``<run folder>/<run id>-final/``). Test accuracy is only reported."""
+    """Train the model to keep: the student on the synthetic data of the best round (by check accuracy; a QA run's
+    check F1) plus the real labels, with the recipe that scores best on the check split; saved as a Hugging Face
+    model folder (``out``, default ``<run folder>/<run id>-final/``). Test scores are only reported."""
     session = current()
     if session.last_evaluated() < 0:
         raise StoreError("no round is evaluated yet; run the rounds first with %s3_iterate (or %s3_train)")
     with _reporting(session, reporter):
         result = session.final(out)
+    metric, score = ("f1", "F1") if "check_f1" in result else ("acc", "accuracy")
+    short = "F1" if metric == "f1" else "acc"
     cands = [
         {**c, "kept": "yes" if c.get("recipe") == result.get("recipe") else "",
-         "check": _pct(c.get("check_acc")), "test": _pct(c.get("test_acc"))}
+         "check": _pct(c.get(f"check_{metric}")), "test": _pct(c.get(f"test_{metric}"))}
         for c in result.get("candidates") or []
     ]  # fmt: skip
-    cols = [("recipe", "recipe"), ("check", "check acc"), ("test", "test acc"), ("kept", "kept")]
+    cols = [("recipe", "recipe"), ("check", f"check {short}"), ("test", f"test {short}"), ("kept", "kept")]
     if not any(c["test"] for c in cands):
-        cols.remove(("test", "test acc"))
-    saved = result.get("path")
-    note = f"saved to {saved} (load it with AutoModelForSequenceClassification.from_pretrained)" if saved else (
-        "not saved: this student cannot be saved as a model folder (student.mode: finetune can)")  # fmt: skip
-    refit = ", retrained with the check examples after choosing" if result.get("refit_with_check") else ""
-    note = (
-        f"{result.get('n_train')} training examples ({result.get('n_synthetic')} synthetic, {result.get('n_real')} "
-        f"real{refit}), {float(result.get('seconds') or 0):.1f} s; {note}"
-    )
-    if result.get("test_acc") is not None:
-        note = f"test accuracy {_pct(result['test_acc'])} (report only); " + note
+        cols.remove(("test", f"test {short}"))
+    note = _final_note(result, metric)
+    if result.get(f"test_{metric}") is not None:
+        note = f"test {score} {_pct(result[f'test_{metric}'])} (report only); " + note
     table = TableView(cands, cols, title="recipes tried (each scored on the check split)", note=note)
-    check = _pct(result.get("check_acc"))
+    check = _pct(result.get(f"check_{metric}"))
     what = f"final model: recipe {result.get('recipe')} on round {result.get('round')}"
-    what += f", check accuracy {check}" if check else " (no check split)"
+    what += f", check {score} {check}" if check else " (no check split)"
     return Result(
         _run_heading(session, what), [table, _chart(session)],
         {"final": [result], "candidates": result.get("candidates") or [], "rounds": session.rounds()}, value=result,
     )  # fmt: skip
+
+
+def _final_note(result: dict[str, Any], metric: str) -> str:
+    """What the final model was trained on, how long it took, and where it was saved (``metric``: acc or f1)."""
+    what = "questions" if metric == "f1" else "examples"
+    auto = "AutoModelForQuestionAnswering" if metric == "f1" else "AutoModelForSequenceClassification"
+    saved = result.get("path")
+    note = f"saved to {saved} (load it with {auto}.from_pretrained)" if saved else (
+        "not saved: this student cannot be saved as a model folder (student.mode finetune and qa can)")  # fmt: skip
+    refit = ", retrained with the check examples after choosing" if result.get("refit_with_check") else ""
+    return (
+        f"{result.get('n_train')} training {what} ({result.get('n_synthetic')} synthetic, {result.get('n_real')} "
+        f"real{refit}), {float(result.get('seconds') or 0):.1f} s; {note}"
+    )
 
 
 def _pct(x: float | None) -> str:

@@ -226,6 +226,11 @@ def sst2_task(**changes) -> dict:
         "student": {"mode": "wordcount"},
         "prompts": {"text_kind": "movie review"},
     }  # fmt: skip
+    return changed(task, changes)
+
+
+def changed(task: dict, changes: dict) -> dict:
+    """``task`` with ``changes`` applied: keys are paths with ``__`` between the levels (``sizes__rounds``)."""
     for dotted, value in changes.items():
         node = task
         *parents, leaf = dotted.split("__")

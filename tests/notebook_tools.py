@@ -24,6 +24,10 @@ SMALL: dict[str, dict[str, Any]] = {
     "03_your_data_and_models.ipynb": {
         "SEED_EXAMPLES": 16, "ROUNDS": 1, "VALIDATION": 40, "EXAMPLES_PER_ERROR": 1, "STUDENT_MODE": "fast",
     },
+    "04_question_answering.ipynb": {
+        "SEED_EXAMPLES": 12, "ROUNDS": 1, "VALIDATION": 24, "TEST": 20, "EXAMPLES_PER_ERROR": 1, "MAX_ERRORS": 4,
+        "EPOCHS": 1,
+    },
 }  # fmt: skip
 
 

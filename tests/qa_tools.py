@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from conftest import needs_data
+from conftest import changed, needs_data
 
 from s3_magic.options import Options
 from s3_magic.qa.records import QAExample, QAPrediction
@@ -33,13 +33,7 @@ def squad_task(**changes) -> dict:
         "llm": {"spec": "fake:scripted"},
         "student": {"mode": "memory_qa"},
     }  # fmt: skip
-    for dotted, value in changes.items():
-        node = task
-        *parents, leaf = dotted.split("__")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return task
+    return changed(task, changes)
 
 
 def question_reply(prompt) -> str:

@@ -13,6 +13,7 @@ nbclient = pytest.importorskip("nbclient")
 
 from notebook_tools import NOTEBOOKS, SMALL, inject, kernel_env, parameters_cell, small_copy  # noqa: E402
 
+from s3_magic.qa import load_qa  # noqa: E402
 from s3_magic.session import Session  # noqa: E402
 from s3_magic.store import RunStore  # noqa: E402
 
@@ -124,3 +125,22 @@ def test_your_data_notebook_runs_offline_and_skips_what_needs_a_key(tmp_path):
     assert s.store.get_run(s.run_id)["status"] == "finished" and s.task.llm.budget_tokens == 300000
     exported = datasets.load_from_disk(str(tmp_path / "my_reviews_synthetic"))
     assert exported.num_rows == len(s.examples(accepted=True)) and "from_uid" in exported.column_names
+
+
+@pytest.mark.slow
+def test_question_answering_notebook_runs_headless(tmp_path):
+    _, text = execute("04_question_answering.ipynb", tmp_path)
+    for css in ("s3-sample-browser", "s3-error-table"):
+        assert f"class='s3-view {css}'" in text, f"the {css} view is shown"
+    assert "check F1" in text and "AutoModelForQuestionAnswering" in text
+    s = only_run(tmp_path)
+    small = SMALL["04_question_answering.ipynb"]
+    assert s.task.is_qa and s.task.llm.spec == "local:embedded" and s.task.student.mode == "qa"
+    assert [(r.round, r.status) for r in s.rounds()] == [(r, "evaluated") for r in range(small["ROUNDS"] + 1)]
+    qa = s.ctx.data.qa
+    assert len(qa.validation) + len(qa.check) == small["VALIDATION"] and len(qa.test) == small["TEST"]
+    assert qa.check and all(r.check_f1 is not None and r.test_f1 is not None for r in s.rounds())
+    final = s.final_result()
+    assert final is not None and "check_f1" in final and Path(final["path"], "config.json").is_file()
+    exported = load_qa(str(tmp_path / "squad_synthetic.jsonl"))
+    assert len(exported) == len(s.examples(accepted=True)) > 0, "the export loads back in SQuAD form"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from itertools import pairwise
 
 import pytest
@@ -15,7 +16,7 @@ from s3_magic.views.chart import RoundChart, spread
 from s3_magic.views.errors import ErrorTable
 from s3_magic.views.progress import ProgressView
 from s3_magic.views.rationales import RationaleEditor
-from s3_magic.views.review import ReviewPanel
+from s3_magic.views.review import ROW_CHARS, ReviewPanel
 from s3_magic.views.samples import SampleBrowser
 from s3_magic.views.table import TableView
 
@@ -51,6 +52,8 @@ def test_clicking_reject_excludes_examples_from_the_next_training(tmp_path, fake
     stored = {e.id: e.accepted for e in s.examples()}
     assert [stored[i] for i in ids] == [False] * 5, "each click is saved to the run store at once"
     panel.controls[f"accept:{ids[0]}"].click()  # changed my mind about one
+    assert f"text:{ids[1]}" not in panel.controls, "an edit box opens only when asked"
+    panel.controls[f"edit:{ids[1]}"].click()
     panel.controls[f"text:{ids[1]}"].value = "an edited review that is fine"
     panel.controls[f"save:{ids[1]}"].click()
     edited = next(e for e in s.examples() if e.id == ids[1])
@@ -101,6 +104,67 @@ def test_error_table_shows_and_reviews_extrapolations(tmp_path, fake_llm):
     table.widget()
     table.controls[f"{uid}:reject:{kid['id']}"].click()
     assert not next(e for e in s.examples() if e.id == kid["id"]).accepted
+
+
+def walk(widget):
+    """A widget and everything inside it."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
+
+
+def review_rows(widget) -> list:
+    """The one-line rows of a review: the HBoxes holding an accept button."""
+    return [
+        x for x in walk(widget)
+        if type(x).__name__ == "HBox" and any(getattr(b, "description", "") == "accept" for b in x.children)
+    ]  # fmt: skip
+
+
+def test_the_error_table_reviews_extrapolations_in_compact_rows_without_a_pager_per_error(tmp_path, fake_llm):
+    import ipywidgets as w
+
+    start(tmp_path, **{"sizes__examples_per_error": 1})
+    twins.iterate(rounds=1)
+    s = twins.current()
+    table = twins.errors(round_no=0, page_size=100).views[0]
+    kids = [c for e in table.errors for c in table.children.get(e["uid"], [])]
+    assert kids and all(len(cs) == 1 for cs in table.children.values()), "one extrapolation per error"
+    tree = list(walk(table.widget()))
+    buttons = [x for x in tree if isinstance(x, w.Button)]
+    assert not any("prev" in b.description or "next" in b.description for b in buttons), "no pager, not even one"
+    assert len(review_rows(table.widget())) == len(kids), "one row per extrapolated example"
+    assert all(b.layout.width == "auto" and b.tooltip for b in buttons), "small buttons that say what they do"
+    assert not any(isinstance(x, (w.Textarea, w.Text)) for x in tree), "no edit box until one is asked for"
+    assert not any("extrapolated:" in x.value for x in tree if isinstance(x, w.HTML))
+    kid, uid = kids[0], kids[0]["origin"]["from_uid"]
+    row = table.controls[f"{uid}:row:{kid['id']}"]
+    table.controls[f"{uid}:edit:{kid['id']}"].click()
+    editor = [x for x in walk(table.widget()) if isinstance(x, w.Textarea)]
+    assert [x.value for x in editor] == [kid["text"]] and table.controls[f"{uid}:text:{kid['id']}"] is editor[0]
+    editor[0].value = "not saved"
+    table.controls[f"{uid}:cancel:{kid['id']}"].click()
+    assert not any(isinstance(x, w.Textarea) for x in walk(table.widget())) and row in walk(table.widget())
+    assert next(e for e in s.examples() if e.id == kid["id"]).text == kid["text"], "cancel stores nothing"
+
+
+def test_fifty_examples_review_in_fifty_one_line_rows_on_one_page():
+    rows = [{"id": i, "round": 1, "kind": "extrapolated", "label": "positive", "verdict": "ok", "accepted": 1,
+             "text": f"example {i} <i>says</i> " + "many words " * 40} for i in range(50)]  # fmt: skip
+    calls: list[tuple] = []
+    panel = ReviewPanel(rows, lambda i, a: calls.append((i, a)), lambda *a: None, page_size=50)
+    box = panel.widget()
+    assert len(review_rows(box)) == 50 and "next" not in panel.controls, "all fit on one page: no pager"
+    assert len(list(walk(box))) <= 3 + 6 * 50, "a row is a box, a line, three buttons and its text"
+    info = panel.controls["row:3"].children[-1]
+    assert "example 3 &lt;i&gt;says&lt;/i&gt; many words" in info.value and "title='example 3 &lt;i&gt;" in info.value
+    shown = unescape(re.sub("<[^>]+>", "", info.value.split("</code>")[-1])).strip()
+    assert len(shown) == ROW_CHARS and shown.endswith("…"), "the row shows a cut text"
+    panel.controls["reject:3"].click()
+    assert calls == [(3, False)] and panel.controls["reject:3"].button_style == "danger"
+    assert "<i>rejected</i>" in info.value and "49 accepted, 1 rejected" in panel.controls["head"].value
+    paged = ReviewPanel(rows, lambda *a: None, lambda *a: None, page_size=20)
+    assert len(review_rows(paged.widget())) == 20 and "next" in paged.controls, "more rows than a page: a pager"
 
 
 def test_rationale_editor_replaces_rationales_before_seeding(tmp_path, fake_llm):

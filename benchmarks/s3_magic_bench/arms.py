@@ -34,15 +34,24 @@ def run_arm(
 ) -> dict[str, Any]:
     """Run (or resume, or read back) ``arm`` for ``seed`` and return its result (see :func:`arm_result`)."""
     task = arm_task(protocol, arm, seed, zerogen_examples, runs=runs)
-    folder = arm_folder(runs, protocol, arm, seed)
+    with finished_run(task, arm_folder(runs, protocol, arm, seed), arm, reporter) as session:
+        return arm_result(session, arm, seed)
+
+
+def finished_run(task: TaskSpec, folder: Path, arm: str, reporter: Reporter | None) -> Session:
+    """The arm's run in ``folder``, run to its end: opened (and resumed) when it exists, else created; refused
+    when it was made with another task."""
     if arm in Session.run_ids(folder):
         session = Session.open(arm, folder=folder, reporter=reporter)
     else:
         session = Session.create(task, folder=folder, name=arm, reporter=reporter)
-    with session:
+    try:
         check_same_task(session.task, task, arm, folder)
         session.run()
-        return arm_result(session, arm, seed)
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def check_same_task(existing: TaskSpec, task: TaskSpec, arm: str, folder: Path) -> None:

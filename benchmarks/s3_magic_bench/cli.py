@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from s3_magic import S3Error
 from s3_magic_bench.protocol import ARMS, DEFAULT_TASK, PROFILES, TASKS, Protocol, get_protocol
 
-BENCH_HELP = "run the benchmark on SST-2 or IMDb (every arm, then speed) and write its results"
+BENCH_HELP = "run the benchmark on SST-2, IMDb or SQuAD (every arm, then speed) and write its results"
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
@@ -21,10 +21,10 @@ def add_bench_arguments(sp: argparse.ArgumentParser) -> None:
     """The benchmark's options."""
     sp.add_argument(
         "--task",
-        choices=list(TASKS),
+        choices=[*TASKS, "squad"],
         default=DEFAULT_TASK,
-        help=f"benchmark task: {', '.join(TASKS)} (default: {DEFAULT_TASK}); only where the real data comes from "
-        "differs",
+        help=f"benchmark task: {', '.join(TASKS)} (default: {DEFAULT_TASK}; only where the real data comes from "
+        "differs), or squad (extractive QA: its own arms, no speed section)",
     )
     sp.add_argument("--quick", action="store_true", help="one seed and small sizes (SST-2: a few minutes)")
     sp.add_argument("--seeds", help="comma list of seeds (default: 0,1,2; with --quick: 0)")
@@ -55,7 +55,32 @@ def bench_protocol(args: argparse.Namespace) -> Protocol:
     return get_protocol(args.profile or ("quick" if args.quick else "full"), task=args.task)
 
 
+def cmd_qa_bench(args: argparse.Namespace) -> None:
+    from s3_magic import TqdmReporter
+    from s3_magic_bench.protocol import parse_seeds
+    from s3_magic_bench.qa import QA_ARMS, QA_PROFILES, qa_markdown, run_qa_benchmark
+
+    protocol = QA_PROFILES[args.profile or ("quick" if args.quick else "full")]
+    seeds = parse_seeds(args.seeds, protocol) if args.seeds else None
+    arms = [a.strip() for a in args.arms.split(",")] if args.arms else None
+    unknown = sorted(set(arms or []) - set(QA_ARMS))
+    if unknown:
+        raise S3Error(f"unknown QA arm(s) {', '.join(unknown)}; use {', '.join(QA_ARMS)}")
+    reporter = TqdmReporter(args.quiet)
+    try:
+        results, paths = run_qa_benchmark(
+            protocol, seeds, arms, out=args.out, runs=args.folder, reporter=reporter, echo=reporter.message
+        )
+    finally:
+        reporter.close()
+    print(qa_markdown(results))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
+    if args.task == "squad":
+        cmd_qa_bench(args)
+        return
     from s3_magic import TqdmReporter
     from s3_magic_bench.protocol import parse_arms, parse_seeds
     from s3_magic_bench.report import markdown

@@ -96,19 +96,26 @@ def split_check(task: TaskSpec, validation: list[Example]) -> tuple[list[Example
     """Hold the check split out of the labelled examples (see :class:`~s3_magic.task.CheckSpec`)."""
     from s3_magic.data import check_labelled_set, grouped_split
 
-    spec = task.check
-    size = spec.size if spec.size is not None else round(spec.fraction * len(validation))
+    size = check_size(task, len(validation), "labelled examples")
     if size == 0:
         return validation, []
-    if size >= len(validation) - 1:
-        raise DataError(
-            f"a check split of {size} leaves {len(validation) - size} of {len(validation)} labelled examples to "
-            "steer the loop; lower check.size or check.fraction (e.g. 0.25)"
-        )
     check, rest = grouped_split(validation, size, task.seed, task.is_pair)
     check_labelled_set(rest, task.label_names, name="validation (after the check split)")
     check = [Example(e.text, e.label, e.text_b, e.uid.replace("val:", "check:", 1)) for e in check]
     return rest, check
+
+
+def check_size(task: TaskSpec, n: int, noun: str) -> int:
+    """The size of the check split out of ``n`` labelled ``noun`` (``check.size``, or ``check.fraction`` of them);
+    a DataError when it would leave fewer than two to steer the loop."""
+    spec = task.check
+    size = spec.size if spec.size is not None else round(spec.fraction * n)
+    if size and size >= n - 1:
+        raise DataError(
+            f"a check split of {size} leaves {n - size} of {n} {noun} to steer the loop; "
+            "lower check.size or check.fraction (e.g. 0.25)"
+        )
+    return size
 
 
 def guarded_contexts(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from s3_magic.engine.context import RunContext
 from s3_magic.engine.synthesize import Cleaner, PlannedItem, SynthesisSummary, run_items, synthesize_until
+from s3_magic.engine.training import fit_round_student
 from s3_magic.errors import S3Error
 from s3_magic.qa.metrics import exact_match, token_f1
 from s3_magic.qa.prompts import QAPrompts
@@ -162,10 +163,8 @@ def qa_train_and_evaluate(ctx: RunContext, round_no: int, extra_stats: dict[str,
             f"round {round_no} has no accepted training questions; synthesise more (sizes.seed_examples) "
             "or loosen the filters"
         )
-    student = ctx.new_student()
-    started = time.time()
-    ctx.reporter.message(f"round {round_no}: training the QA student on {len(train)} questions")
-    fit_stats = student.fit(train, seed=ctx.task.seed, progress=lambda d, t: ctx.reporter.progress("train", d, t))
+    message = f"round {round_no}: training the QA student on {len(train)} questions"
+    student, fit_stats, started = fit_round_student(ctx, train, message)
     train_seconds = float(fit_stats.get("seconds", time.time() - started))
     preds, ems, f1s = scored(student, data.validation)
     errors = [

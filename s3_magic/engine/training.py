@@ -36,10 +36,9 @@ def train_and_evaluate(ctx: RunContext, round_no: int, extra_stats: dict[str, An
             f"round {round_no} has accepted training examples of fewer than two labels ({found}); "
             "synthesise more examples (sizes.seed_examples) or loosen the filters"
         )
-    student = ctx.new_student()
-    started = time.time()
-    ctx.reporter.message(f"round {round_no}: training the student on {len(train)} examples")
-    fit_stats = student.fit(train, seed=ctx.task.seed, progress=lambda d, t: ctx.reporter.progress("train", d, t))
+    student, fit_stats, started = fit_round_student(
+        ctx, train, f"round {round_no}: training the student on {len(train)} examples"
+    )
     val = ctx.data.validation
     preds = student.predict(val, progress=lambda d, t: ctx.reporter.progress("evaluate", d, t))
     errors = [
@@ -60,6 +59,15 @@ def train_and_evaluate(ctx: RunContext, round_no: int, extra_stats: dict[str, An
     record = Round.from_stats(round_no, EVALUATED, stats)
     ctx.store.save_evaluation(ctx.run_id, errors, record)
     return record
+
+
+def fit_round_student(ctx: RunContext, train: Sequence[Any], message: str) -> tuple[Any, dict[str, Any], float]:
+    """A fresh student fitted on ``train`` (after ``message``): the student, its fit stats and when it started."""
+    student = ctx.new_student()
+    started = time.time()
+    ctx.reporter.message(message)
+    fit_stats = student.fit(list(train), seed=ctx.task.seed, progress=lambda d, t: ctx.reporter.progress("train", d, t))
+    return student, fit_stats, started
 
 
 def accuracy(student: Any, examples: Sequence[Example]) -> float | None:

@@ -27,8 +27,8 @@ def s3_resume(self: Any, line: str) -> Any:
 
 
 @options(
-    argument("path", help="file (jsonl, csv) or folder (hf) to write"),
-    argument("--format", default="jsonl", choices=["jsonl", "csv", "hf"], help="output format"),
+    argument("path", help="file (jsonl, csv, parquet) or folder (hf) to write"),
+    argument("--format", default="jsonl", choices=["jsonl", "csv", "parquet", "hf"], help="output format"),
     argument("--include-rejected", action="store_true", help="also write examples the filters or you rejected"),
 )
 def s3_export(self: Any, line: str) -> Any:

@@ -71,15 +71,11 @@ def _limited(questions: list[QAExample], size: int, seed: int) -> list[QAExample
 def split_check(task: TaskSpec, validation: list[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
     """Hold the check split out of the validation questions, whole contexts at a time (questions on one
     context share it, and extrapolation writes new questions on the validation contexts)."""
-    spec = task.check
-    size = spec.size if spec.size is not None else round(spec.fraction * len(validation))
+    from s3_magic.engine.context import check_size
+
+    size = check_size(task, len(validation), "questions")
     if size == 0:
         return validation, []
-    if size >= len(validation) - 1:
-        raise DataError(
-            f"a check split of {size} leaves {len(validation) - size} of {len(validation)} questions to steer "
-            "the loop; lower check.size or check.fraction (e.g. 0.25)"
-        )
     groups: dict[str, list[int]] = {}
     for i, ex in enumerate(validation):
         groups.setdefault(normalised(ex.context), []).append(i)

@@ -23,6 +23,7 @@ from s3_magic.student.models import (
     load_pretrained,
     pick_device,
     resolve_student_model,
+    run_epochs,
     tokenize,
     use_all_cores,
 )
@@ -175,24 +176,16 @@ class FineTuneStudent(Student):
         total = steps_per_epoch * self.epochs
         optimizer, schedule = self._optimizer(model, total)
         pad = self.tokenizer.pad_token_id or 0
-        model.train()
-        done = 0
-        for _ in range(self.epochs):
-            for idx in length_batches(lengths, self.batch_size, rng):
-                batch = collate(enc, idx, pad, self.device)
-                with self._autocast():
-                    logits = model(**batch).logits
-                loss = F.cross_entropy(logits.float(), targets[idx].to(self.device), reduction="none")
-                loss = (loss * scale[idx].to(self.device)).mean()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                done += 1
-                if progress:
-                    progress(done, total)
-        model.eval()
+
+        def loss_of(idx: list[int]) -> torch.Tensor:
+            batch = collate(enc, idx, pad, self.device)
+            with self._autocast():
+                logits = model(**batch).logits
+            loss = F.cross_entropy(logits.float(), targets[idx].to(self.device), reduction="none")
+            return (loss * scale[idx].to(self.device)).mean()
+
+        run_epochs(model, lengths, batch_size=self.batch_size, epochs=self.epochs, rng=rng, loss_of=loss_of,
+                   optimizer=optimizer, schedule=schedule, progress=progress)  # fmt: skip
         self._fitted = True
         seconds = time.perf_counter() - start
         seen = len(examples) * self.epochs

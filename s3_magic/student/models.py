@@ -144,3 +144,36 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random |
         batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def run_epochs(
+    model: Any,
+    lengths: Sequence[int],
+    *,
+    batch_size: int,
+    epochs: int,
+    rng: random.Random,
+    loss_of: Callable[[list[int]], Any],
+    optimizer: Any,
+    schedule: Any,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Train ``model`` for ``epochs`` over length-grouped batches of the rows with ``lengths``: ``loss_of(rows)``
+    is a batch's loss (a torch scalar); gradients are clipped to norm 1 before each optimizer and schedule step.
+    The model is left in eval mode."""
+    import torch
+
+    total = -(-len(lengths) // batch_size) * epochs
+    model.train()
+    done = 0
+    for _ in range(epochs):
+        for idx in length_batches(lengths, batch_size, rng):
+            loss_of(idx).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            done += 1
+            if progress:
+                progress(done, total)
+    model.eval()

@@ -32,6 +32,7 @@ from s3_magic.student.models import (
     length_batches,
     pick_device,
     resolve_student_model,
+    run_epochs,
     use_all_cores,
 )
 
@@ -227,24 +228,16 @@ class QAStudent:
         total = math.ceil(len(win.sample) / self.batch_size) * self.epochs
         optimizer, schedule = self._optimizer(model, total)
         pad = self.tokenizer.pad_token_id or 0
-        model.train()
-        done = 0
-        for _ in range(self.epochs):
-            for idx in length_batches(win.enc.lengths(), self.batch_size, rng):
-                with self._autocast():
-                    out = model(**collate(win.enc, idx, pad, self.device))
-                loss = F.cross_entropy(out.start_logits.float(), starts[idx].to(self.device), reduction="none")
-                loss = loss + F.cross_entropy(out.end_logits.float(), ends[idx].to(self.device), reduction="none")
-                loss = (loss * window_scale[idx].to(self.device)).mean() / 2
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                done += 1
-                if progress:
-                    progress(done, total)
-        model.eval()
+
+        def loss_of(idx: list[int]) -> torch.Tensor:
+            with self._autocast():
+                out = model(**collate(win.enc, idx, pad, self.device))
+            loss = F.cross_entropy(out.start_logits.float(), starts[idx].to(self.device), reduction="none")
+            loss = loss + F.cross_entropy(out.end_logits.float(), ends[idx].to(self.device), reduction="none")
+            return (loss * window_scale[idx].to(self.device)).mean() / 2
+
+        run_epochs(model, win.enc.lengths(), batch_size=self.batch_size, epochs=self.epochs, rng=rng, loss_of=loss_of,
+                   optimizer=optimizer, schedule=schedule, progress=progress)  # fmt: skip
         self._fitted = True
         seconds = time.perf_counter() - start
         return {

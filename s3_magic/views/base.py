@@ -41,6 +41,24 @@ def pair_text(row: dict[str, Any]) -> str:
     return (row.get("text") or "") + (f" ║ {row['text_b']}" if row.get("text_b") else "")
 
 
+def is_qa_row(row: dict[str, Any]) -> bool:
+    """Whether a synthetic example row is a QA question (its origin records where its answer starts)."""
+    return "answer_start" in (row.get("origin") or {})
+
+
+def row_text(row: dict[str, Any]) -> str:
+    """What a reviewer reads of an example: a QA row's question and answer, else its text (and second text)."""
+    if is_qa_row(row):
+        return f"{row.get('text_b') or ''} → {row.get('label') or ''}"
+    return pair_text(row)
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    s = " ".join(text.split())
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
 def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """An HTML table of ``rows`` with ``(key, header)`` columns; values are escaped."""
     head = "".join(f"<th style='{CELL}'>{esc(h)}</th>" for _, h in columns)
@@ -145,7 +163,11 @@ class Paged(View):
         """An HBox with prev/next buttons that turn the page and call ``refresh()``."""
         import ipywidgets as w
 
-        buttons = {"prev": w.Button(description="◀ prev"), "next": w.Button(description="next ▶")}
+        small = w.Layout(width="auto")
+        buttons = {
+            "prev": w.Button(description="◀ prev", tooltip="previous page", layout=small),
+            "next": w.Button(description="next ▶", tooltip="next page", layout=small),
+        }
         for name, delta in (("prev", -1), ("next", 1)):
 
             def turn(_: Any, delta: int = delta) -> None:

@@ -1,19 +1,37 @@
-"""Review: accept, reject or edit synthetic examples; every change goes to the run store at once."""
+"""Review: accept, reject or edit synthetic examples; every change goes to the run store at once.
+
+The widget shows one compact row per example (accept / reject / edit buttons, its verdict and text); an edit box
+opens beneath a row only when its edit button is clicked. A QA example's question is what is edited (its context
+and answer span stay as they are).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from s3_magic.views.base import Paged, esc, html_table, text_table
+from s3_magic.views.base import Paged, View, cut, esc, html_table, is_qa_row, row_text, text_table
 from s3_magic.views.samples import example_columns
 
 AcceptFn = Callable[[int, bool], None]
 EditFn = Callable[[int, str, Any], None]
+#: characters of an example's text shown in its row (the whole text is its tooltip and in the edit box)
+ROW_CHARS = 180
+
+
+def verdict_html(verdict: Any) -> str:
+    colour = "#2a7a2a" if verdict == "ok" else "#b03030"
+    return f"<code style='color:{colour}'>{esc(verdict)}</code>"
 
 
 class ReviewPanel(Paged):
-    """Example rows with accept/reject/edit controls calling ``on_accept(id, bool)`` / ``on_edit(id, text, text_b)``."""
+    """Example rows with accept/reject/edit controls calling ``on_accept(id, bool)`` / ``on_edit(id, text, text_b)``.
+
+    ``paged=False`` shows every row with no pager and no heading (as beneath an error of :class:`ErrorTable`).
+    Widget controls are named ``accept:<id>``, ``reject:<id>``, ``edit:<id>``, ``row:<id>``, and once an edit box
+    is open ``text:<id>`` (and ``text_b:<id>``) or, for QA, ``question:<id>``, with ``save:<id>`` and
+    ``cancel:<id>``; ``parent`` (a view) gets them too, under ``prefix``.
+    """
 
     css = "review-panel"
 
@@ -24,10 +42,14 @@ class ReviewPanel(Paged):
         on_edit: EditFn,
         page_size: int = 10,
         title: str = "review",
+        paged: bool = True,
     ) -> None:
         self.rows = list(rows)
         self.on_accept, self.on_edit = on_accept, on_edit
-        self.page_size, self.page, self.title = max(1, page_size), 0, title
+        self.page_size, self.page, self.title, self.paged = max(1, page_size), 0, title, paged
+        self.qa = bool(self.rows) and all(is_qa_row(r) for r in self.rows)
+        self.parent: View | None = None
+        self.prefix = ""
 
     def set_accepted(self, row: dict[str, Any], accepted: bool) -> None:
         self.on_accept(row["id"], accepted)
@@ -38,6 +60,10 @@ class ReviewPanel(Paged):
         row["text"], row["edited"] = text, 1
         if text_b is not None:
             row["text_b"] = text_b
+
+    def edit_question(self, row: dict[str, Any], question: str) -> None:
+        """Replace a QA example's question (its context and answer stay)."""
+        self.edit(row, row.get("text") or "", question)
 
     def summary(self) -> str:
         ok = sum(1 for r in self.rows if r.get("accepted"))
@@ -53,34 +79,59 @@ class ReviewPanel(Paged):
         hint = "<p><i>open in Jupyter to accept, reject or edit; or call Session.accept(id, False)</i></p>"
         return f"<p>{esc(self.summary())}</p>" + (html_table(self.rows, self._cols()) + hint if self.rows else "")
 
+    def row_html(self, row: dict[str, Any]) -> str:
+        """An example's one-line description: id, label (not for QA), verdict, state, text cut to ROW_CHARS."""
+        full = row_text(row)
+        label = "" if self.qa else f"<b>{esc(row.get('label'))}</b> "
+        state = "" if row.get("accepted") else " <i>rejected</i>"
+        edited = " ✎" if row.get("edited") else ""
+        return (
+            f"<span title='{esc(full)}'><span style='color:#888'>#{esc(row['id'])}</span> {label}"
+            f"{verdict_html(row.get('verdict'))}{state}{edited} {esc(cut(full, ROW_CHARS))}</span>"
+        )
+
     # -- widget ----------------------------------------------------------------------------------
+    def register(self, name: str, widget: Any) -> None:
+        """Name a control (and give it to the parent view under the prefix)."""
+        self.controls[name] = widget
+        if self.parent is not None:
+            self.parent.controls[self.prefix + name] = widget
+
     def build_widget(self) -> Any:
         import ipywidgets as w
 
         head, items = w.HTML(), w.VBox()
+        pager = self.paged and len(self.rows) > self.page_size
+
+        def show_head() -> None:
+            head.value = f"<b>{esc(self.summary())}</b>" + (f" — {self.page_label(self.rows)}" if pager else "")
 
         def show_page() -> None:
-            head.value = f"<b>{esc(self.summary())}</b> — {self.page_label(self.rows)}"
-            items.children = [self._row_widget(w, r, head) for r in self.page_of(self.rows)]
+            show_head()
+            rows = self.page_of(self.rows) if pager else self.rows
+            items.children = [self._row_widget(w, r, show_head) for r in rows]
 
+        parts = [head] if self.paged else []
         self.controls["head"] = head
-        nav = self.nav(show_page)
+        if pager:
+            parts.append(self.nav(show_page))
         show_page()
-        return w.VBox([head, nav, items])
+        return w.VBox([*parts, items])
 
-    def _row_widget(self, w: Any, row: dict[str, Any], head: Any) -> Any:
-        """One example: its text in an editable box, its label/verdict, and accept/reject/save buttons."""
-        text = w.Textarea(value=row.get("text") or "", layout=w.Layout(width="70%"))
-        text_b = w.Textarea(value=row.get("text_b") or "", layout=w.Layout(width="70%")) if row.get("text_b") else None
-        info = w.HTML()
-        accept, reject = w.Button(description="accept"), w.Button(description="reject")
-        save = w.Button(description="save edit")
+    def _row_widget(self, w: Any, row: dict[str, Any], show_head: Callable[[], None]) -> Any:
+        """One example on one line: accept, reject and edit buttons, then its verdict and text."""
+        rid, small = row["id"], w.Layout(width="auto")
+        accept = w.Button(description="accept", tooltip=f"train on example #{rid}", layout=small)
+        reject = w.Button(description="reject", tooltip=f"leave example #{rid} out of training", layout=small)
+        edit = w.Button(description="edit", tooltip=f"edit example #{rid}", layout=small)
+        info = w.HTML(layout=w.Layout(margin="0 0 0 6px"))
+        line = w.HBox([accept, reject, edit, info], layout=w.Layout(align_items="center"))
+        box = w.VBox([line])
 
         def refresh() -> None:
-            state = "accepted" if row.get("accepted") else "rejected"
-            info.value = f"#{row['id']} <b>{esc(row['label'])}</b> · {esc(row.get('verdict'))} · <i>{state}</i>"
+            info.value = self.row_html(row)
             accept.button_style, reject.button_style = ("success", "") if row.get("accepted") else ("", "danger")
-            head.value = f"<b>{esc(self.summary())}</b>"
+            show_head()
 
         def decide(value: bool) -> Callable[[Any], None]:
             def go(_: Any) -> None:
@@ -89,16 +140,42 @@ class ReviewPanel(Paged):
 
             return go
 
-        def do_save(_: Any) -> None:
-            self.edit(row, text.value, text_b.value if text_b is not None else None)
-            refresh()
+        def toggle_editor(_: Any) -> None:
+            box.children = [line] if len(box.children) > 1 else [line, self._editor(w, row, box, line, refresh)]
 
         accept.on_click(decide(True))
         reject.on_click(decide(False))
-        save.on_click(do_save)
-        rid = row["id"]
-        self.controls.update({f"accept:{rid}": accept, f"reject:{rid}": reject, f"save:{rid}": save})
-        self.controls.update({f"text:{rid}": text, **({f"text_b:{rid}": text_b} if text_b is not None else {})})
+        edit.on_click(toggle_editor)
+        for name, widget in (("accept", accept), ("reject", reject), ("edit", edit), ("row", line)):
+            self.register(f"{name}:{rid}", widget)
         refresh()
-        boxes = [info, text] + ([text_b] if text_b is not None else [])
-        return w.VBox([*boxes, w.HBox([accept, reject, save])])
+        return box
+
+    def _editor(self, w: Any, row: dict[str, Any], box: Any, line: Any, refresh: Callable[[], None]) -> Any:
+        """The edit box of a row: its text(s), or a QA example's question, with save and cancel."""
+        rid, small, wide = row["id"], w.Layout(width="auto"), w.Layout(width="95%")
+        if self.qa:
+            fields = {"question": w.Text(value=row.get("text_b") or "", description="question", layout=wide)}
+        else:
+            fields = {"text": w.Textarea(value=row.get("text") or "", layout=wide)}
+            if row.get("text_b"):
+                fields["text_b"] = w.Textarea(value=row["text_b"], layout=wide)
+        save = w.Button(description="save", button_style="primary", tooltip=f"store the edit of #{rid}", layout=small)
+        cancel = w.Button(description="cancel", tooltip="close without saving", layout=small)
+
+        def close(_: Any = None) -> None:
+            box.children = [line]
+
+        def do_save(_: Any) -> None:
+            if self.qa:
+                self.edit_question(row, fields["question"].value)
+            else:
+                self.edit(row, fields["text"].value, fields["text_b"].value if "text_b" in fields else None)
+            close()
+            refresh()
+
+        save.on_click(do_save)
+        cancel.on_click(close)
+        for name, widget in (*fields.items(), ("save", save), ("cancel", cancel)):
+            self.register(f"{name}:{rid}", widget)
+        return w.VBox([*fields.values(), w.HBox([save, cancel])], layout=w.Layout(margin="0 0 6px 24px"))
