@@ -12,14 +12,12 @@ import json
 import random
 import time
 
-from s3_magic.data_sources import data_root
-from s3_magic.qa import load_qa, split_by_article, squad_scores
-from s3_magic.student.qa import QAStudent
+from s3_magic import data_root, load_qa, make_student, split_by_article, squad_scores
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("configs", help="JSON list of QAStudent keyword arguments")
+    ap.add_argument("configs", help="JSON list of qa student options (model and the options of student mode qa)")
     ap.add_argument("--train", type=int, default=400, help="training questions sampled from the pool articles")
     ap.add_argument("--seed", type=int, default=0, help="the student's seed")
     args = ap.parse_args()
@@ -27,7 +25,7 @@ def main() -> None:
     train = random.Random(1).sample(split.pool, args.train)
     val = split.validation
     for cfg in json.loads(args.configs):
-        student = QAStudent(**cfg)
+        student = make_student([], "qa", **cfg)
         c0 = time.process_time()
         stats = student.fit(train, seed=args.seed)
         c1 = time.process_time()

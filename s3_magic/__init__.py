@@ -16,6 +16,7 @@ __all__ = [
     "Example",
     "GenParams",
     "Prompt",
+    "QAExample",
     "Reporter",
     "Round",
     "RoundStatus",
@@ -25,15 +26,19 @@ __all__ = [
     "SyntheticExample",
     "TaskSpec",
     "TqdmReporter",
+    "data_root",
     "get_backend",
     "load_examples",
     "load_ipython_extension",
+    "load_qa",
     "load_task",
     "make_student",
     "normalised",
     "parse_sets",
     "register_backend",
     "register_student",
+    "split_by_article",
+    "squad_scores",
     "write_atomic",
 ]
 
@@ -41,11 +46,13 @@ if TYPE_CHECKING:
     from s3_magic.atomic import write_atomic
     from s3_magic.cli import TqdmReporter
     from s3_magic.data import load_examples, normalised
+    from s3_magic.data_sources import data_root
     from s3_magic.dedup import Deduper
     from s3_magic.engine.context import Reporter
     from s3_magic.errors import ConfigError, S3Error
     from s3_magic.example import Example
     from s3_magic.llm import GenParams, Prompt, get_backend, register_backend
+    from s3_magic.qa import QAExample, load_qa, split_by_article, squad_scores
     from s3_magic.records import Round, RoundStatus, RunStatus, SyntheticExample
     from s3_magic.session import Session
     from s3_magic.settings import parse_sets
@@ -72,6 +79,13 @@ _LAZY = {
     "load_examples": "s3_magic.data",
     "normalised": "s3_magic.data",
     "Deduper": "s3_magic.dedup",
+    # where the shared data sets live (``S3_MAGIC_DATA``, else a ``shared/data`` folder above the working folder)
+    "data_root": "s3_magic.data_sources",
+    # extractive QA: the question record, its loader (SQuAD form), the split by article and SQuAD v1.1 scoring
+    "QAExample": "s3_magic.qa",
+    "load_qa": "s3_magic.qa",
+    "split_by_article": "s3_magic.qa",
+    "squad_scores": "s3_magic.qa",
     # the parts a run is made of, usable alone: an LLM backend (``provider:model``) and a student
     "get_backend": "s3_magic.llm",
     "GenParams": "s3_magic.llm",

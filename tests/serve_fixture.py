@@ -59,6 +59,16 @@ def sampling_model_folder(source: Path, folder: Path) -> Path:
     return folder
 
 
+def die_with_parent() -> None:
+    """In the server's process before it starts (Linux): be killed when the test process dies, even by a signal
+    that skips the fixture's clean-up (a timeout's SIGTERM, SIGKILL), so no server outlives its tests."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def transformers_cli() -> str:
     """The ``transformers`` command of the running interpreter's environment."""
     beside = Path(sys.executable).with_name("transformers")
@@ -89,7 +99,9 @@ class TransformersServer:
                    "--port", str(self.port), "--log-level", "info", *SERVE_OPTIONS]  # fmt: skip
         t0 = time.monotonic()
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+            )
         while time.monotonic() - t0 < timeout:
             if self.process.poll() is not None:
                 pytest.fail(f"transformers serve exited with code {self.process.returncode}:\n{self.tail()}")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "s3_magic"
 BENCHMARK = ROOT / "benchmarks"
 #: the benchmark package and the benchmark scripts beside it held to the public API
-PUBLIC_API_ONLY = [BENCHMARK / "s3_magic_bench", BENCHMARK / "tune_final.py"]
+PUBLIC_API_ONLY = [BENCHMARK / "s3_magic_bench", BENCHMARK / "tune_final.py", BENCHMARK / "tune_qa_student.py"]
 #: attributes of a Session that reach the run's internals (its RunContext, its RunStore)
 INTERNALS = {"ctx", "store"}
 
