@@ -40,6 +40,7 @@ def test_a_qa_run_writes_seed_questions_on_the_pool_and_extrapolates_validation_
         assert r.text[r.origin["answer_start"] :].startswith(r.label), "the answer is a span of the stored context"
         assert r.text not in held, "no check or test context reaches the LLM"
     extrapolated = [r for r in rows if r.kind == "extrapolated"]
+    assert {r.verdict for r in extrapolated} == {"ok"}, "a new question on a validation context is no copy of it"
     val_by_uid = {q.uid: q for q in qa.validation}
     assert extrapolated and all(r.origin["from_uid"] in val_by_uid for r in extrapolated)
     for r in extrapolated:

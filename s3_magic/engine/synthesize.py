@@ -50,13 +50,20 @@ def pair_key(text: str, text_b: str | None) -> str:
     return text if text_b is None else f"{text} || {text_b}"
 
 
+def dedup_key(ctx: RunContext, text: str | None, text_b: str | None) -> str:
+    """What the deduper compares for an example: its text (a pair's two texts together); a QA example's question
+    alone (its context is shared by every question on it, so it would make them all near duplicates)."""
+    if ctx.task.is_qa:
+        return text_b or ""
+    return pair_key(text or "", text_b)
+
+
 def real_keys(ctx: RunContext) -> dict[str, list[str]]:
-    """The dedup keys of the real examples, by part (``validation``, ``check``, ``test``): a QA question is keyed
-    with its context, as synthetic questions are."""
+    """The dedup keys of the real examples, by part (``validation``, ``check``, ``test``; see :func:`dedup_key`)."""
     qa = ctx.data.qa
     if qa is not None:
         parts = {"validation": qa.validation, "check": qa.check, "test": qa.test}
-        return {name: [pair_key(q.context, q.question) for q in part] for name, part in parts.items()}
+        return {name: [q.question for q in part] for name, part in parts.items()}
     data = ctx.data
     parts_c = {"validation": data.validation, "check": data.check, "test": data.test}
     return {name: [pair_key(e.text, e.text_b) for e in part] for name, part in parts_c.items()}
@@ -78,7 +85,7 @@ def build_deduper(ctx: RunContext) -> Deduper:
         dedup.add_reference(keys["test"], "test")
     for row in ctx.store.examples(ctx.run_id, accepted=True):
         if row.text is not None:
-            dedup.add(pair_key(row.text, row.text_b))
+            dedup.add(dedup_key(ctx, row.text, row.text_b))
     return dedup
 
 
@@ -135,10 +142,11 @@ def run_items(
     for i, completion in in_order(llm.generate([it.prompt for it in todo], step=f"r{round_no}:{step}")):
         item = todo[i]
         text, text_b, reason = clean(item, completion.text)
+        key = dedup_key(ctx, text, text_b)
         if reason is None:
-            reason = dedup.check(pair_key(text or "", text_b))
+            reason = dedup.check(key)
         if reason is None:
-            dedup.add(pair_key(text or "", text_b))
+            dedup.add(key)
             summary.accepted += 1
         else:
             summary.rejected[reason] += 1
