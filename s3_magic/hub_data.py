@@ -35,9 +35,13 @@ class HubFile:
     split: str
     #: Hub column -> local column (columns not named are dropped)
     columns: dict[str, str]
-    #: label names by the Hub's integer label (0, 1, ...)
+    #: label names by the Hub's integer label (0, 1, ...); empty for data without labels (question answering)
     labels: tuple[str, ...]
     config: str | None = None
+    #: keep only the rows of these articles (the ``title`` column), in the Hub's order
+    titles: tuple[str, ...] = ()
+    #: strip outer spaces from texts (not where answer spans are character offsets into them)
+    strip: bool = True
     #: keep a label-balanced sample of this many rows (random.Random(seed)), in the Hub's order
     sample: int | None = None
     seed: int = 42
@@ -48,6 +52,14 @@ class HubFile:
 SST2 = ("negative", "positive")
 RTE = ("entailment", "not_entailment")
 RTE_COLUMNS = {"sentence1": "text_a", "sentence2": "text_b", "idx": "idx"}
+SQUAD_COLUMNS = {name: name for name in ("id", "title", "context", "question", "answers")}
+#: the 24 articles of ``squad/dev_half.jsonl``: the first of the two article-level halves of SQuAD v1.1 dev
+SQUAD_DEV_HALF = (
+    "Super_Bowl_50", "Warsaw", "Teacher", "Victoria_(Australia)", "Oxygen", "1973_oil_crisis", "Apollo_program",
+    "European_Union_law", "Packet_switching", "Black_Death", "Geology", "Newcastle_upon_Tyne", "Genghis_Khan",
+    "Immune_system", "Civil_disobedience", "Construction", "Harvard_University", "Jacksonville,_Florida",
+    "University_of_Chicago", "Prime_number", "Islamism", "Imperialism", "French_and_Indian_War", "Force",
+)  # fmt: skip
 
 #: local file (relative to the data folder) -> its Hub source
 HUB_FILES: dict[str, HubFile] = {
@@ -60,6 +72,9 @@ HUB_FILES: dict[str, HubFile] = {
     "imdb/test.jsonl": HubFile("stanfordnlp/imdb", "test", {"text": "text"}, SST2),
     "imdb/train_sample5000_seed42.jsonl": HubFile(
         "stanfordnlp/imdb", "train", {"text": "text"}, SST2, sample=5000, note="a different sample of 5,000"
+    ),
+    "squad/dev_half.jsonl": HubFile(
+        "rajpurkar/squad", "validation", SQUAD_COLUMNS, (), titles=SQUAD_DEV_HALF, strip=False
     ),
 }
 
@@ -102,23 +117,29 @@ def ensure_data(*files: str, cache: str | Path | None = None, log: Callable[[str
 
 
 def hub_rows(src: HubFile) -> list[dict[str, Any]]:
-    """The Hub data set's rows in the local form: renamed columns, label names, texts without outer spaces."""
+    """The Hub data set's rows in the local form: renamed columns, label names, texts without outer spaces
+    (unless ``src.strip`` is off), only ``src.titles``' articles when given."""
     table = read_source(DataSource(hub=src.hub, config=src.config, split=src.split))
-    missing = [c for c in [*src.columns, "label"] if c not in table.columns]
+    needed = [*src.columns, *(["label"] if src.labels else []), *(["title"] if src.titles else [])]
+    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
         raise DataError(f"{table.name} has no column(s) {', '.join(missing)}; the Hub data set has changed")
+    titles = set(src.titles)
     rows = []
     for raw in table.rows:
-        label = raw["label"]
-        if not isinstance(label, int) or not 0 <= label < len(src.labels):
-            continue  # unlabelled rows (GLUE test splits use -1)
-        row = {new: _clean(raw[old]) for old, new in src.columns.items()}
-        row["label"] = src.labels[label]
+        if titles and raw["title"] not in titles:
+            continue
+        row = {new: _clean(raw[old]) if src.strip else raw[old] for old, new in src.columns.items()}
+        if src.labels:
+            label = raw["label"]
+            if not isinstance(label, int) or not 0 <= label < len(src.labels):
+                continue  # unlabelled rows (GLUE test splits use -1)
+            row["label"] = src.labels[label]
         rows.append(row)
     if src.sample is not None and src.sample < len(rows):
         rows = _balanced_sample(rows, src.sample, src.seed)
     if not rows:
-        raise DataError(f"{table.name} has no labelled rows; check the split")
+        raise DataError(f"{table.name} has no {'labelled ' if src.labels else ''}rows; check the split")
     return rows
 
 

@@ -60,7 +60,7 @@ def test_postbuild_installs_the_cpu_torch_the_package_and_the_embedded_models():
 def test_postbuild_fetches_only_data_files_it_knows():
     named = re.findall(r"'([a-z0-9]+/[\w.]+\.jsonl)'", (BINDER / "postBuild").read_text())
     assert named and set(named) <= set(HUB_FILES)
-    for name in ("01_quickstart", "02_pair_task_review"):
+    for name in ("01_quickstart", "02_pair_task_review", "04_question_answering"):
         source = "\n".join(c.source for c in nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4).cells)
         (args,) = re.findall(r"ensure_data\(([^)]*)\)", source)
         assert set(re.findall(r'"([\w/.]+)"', args)) <= set(named), f"Binder prepares the data {name} reads"

@@ -114,3 +114,18 @@ def test_a_sample_is_label_balanced_and_keeps_the_hub_order(no_local_data, monke
     assert [r["label"] for r in got].count("positive") == 25 == [r["label"] for r in got].count("negative")
     ids = [int(r["text"].split()[1]) for r in got]
     assert ids == sorted(ids) and got == hub_data.hub_rows(src), "a fixed sample in the Hub's order"
+
+
+def test_squad_half_is_its_articles_of_the_hub_dev_set_with_spans_intact(no_local_data, monkeypatch):
+    local = read_jsonl(needs_data() / "squad" / "dev_half.jsonl")
+    other = {**local[0], "id": "x1", "title": "Kenya", "question": "Where is Kenya? "}
+    hub_rows = [local[0], other, *local[1:]]
+    hub = FakeHub({("rajpurkar/squad", None, "validation"): hub_rows})
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    root = hub_data.ensure_data("squad/dev_half.jsonl", log=None)
+    assert read_jsonl(root / "squad" / "dev_half.jsonl") == local, "the 24 articles' questions, unchanged, in order"
+    task = load_task("squad")
+    data = load_task_data(task).qa
+    assert data is not None and len(data.validation) + len(data.check) == task.qa.validation
+    ex = data.test[0]
+    assert ex.context[ex.answer.start :].startswith(ex.answer.text), "no text was stripped under its spans"
