@@ -246,6 +246,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"embedded LLM ready in {path} ({time.time() - started:.1f} s)")
 
 
+def cmd_data(args: argparse.Namespace) -> None:
+    from s3_magic.hub_data import data_files, ensure_data
+
+    sets = [name.strip() for item in args.sets for name in item.split(",") if name.strip()]
+    ensure_data(*data_files(sets))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="s3-magic",
@@ -322,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("prepare", help="convert the embedded LLM once so later starts are fast")
     sp.set_defaults(func=cmd_prepare)
+
+    sp = sub.add_parser(
+        "data",
+        help="read the built-in tasks' data sets from the Hugging Face Hub once (where there is no local data folder)",
+        description=(
+            "Where no shared/data folder is found (and S3_MAGIC_DATA is not set), read the data sets of the "
+            "built-in tasks from the Hugging Face Hub once, in the local form, into ~/.cache/s3_magic/data "
+            "(or $S3_MAGIC_CACHE/data); the built-in tasks then read them from there."
+        ),
+    )
+    sp.add_argument("sets", nargs="*", help="data sets: sst2, rte, imdb, squad (default: all)")
+    sp.set_defaults(func=cmd_data)
 
     # the benchmark parses its own options ("-" is not an option prefix here, so every argument reaches it)
     sp = sub.add_parser("bench", help=BENCH_HELP, add_help=False, prefix_chars="+")

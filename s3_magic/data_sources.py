@@ -92,7 +92,8 @@ def raw_key(value: Any) -> str:
 
 
 def data_root() -> Path:
-    """``$S3_MAGIC_DATA`` if set, else the first ``shared/data`` folder found walking up from the cwd."""
+    """``$S3_MAGIC_DATA`` if set, else the first ``shared/data`` folder found walking up from the cwd, else the
+    Hub copies that ``s3-magic data`` wrote (:func:`hub_copies`), if there are any."""
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
@@ -100,7 +101,21 @@ def data_root() -> Path:
     for folder in (cwd, *cwd.parents):
         if (folder / "shared" / "data").is_dir():
             return folder / "shared" / "data"
-    raise DataError(f"no shared/data folder found above {str(cwd)!r}; set {DATA_ENV} to the folder that holds the data")
+    copies = hub_copies()
+    if any(copies.glob("*/*.jsonl")):
+        return copies
+    raise DataError(
+        f"no shared/data folder found above {str(cwd)!r}; set {DATA_ENV} to the folder that holds the data, "
+        "or run s3-magic data to read the built-in tasks' data sets from the Hugging Face Hub once"
+    )
+
+
+def hub_copies() -> Path:
+    """Where the built-in tasks' data sets read from the Hub are kept: ``data`` under the user cache
+    (``$S3_MAGIC_CACHE`` or ``~/.cache/s3_magic``)."""
+    from s3_magic.llm.embedded import cache_root
+
+    return cache_root() / "data"
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

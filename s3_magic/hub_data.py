@@ -16,15 +16,14 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from s3_magic.atomic import staged
-from s3_magic.data_sources import DATA_ENV, DataSource, data_root, read_source
+from s3_magic.data_sources import DATA_ENV, DataSource, data_root, hub_copies, read_source
 from s3_magic.errors import ConfigError, DataError
-from s3_magic.llm.embedded import cache_root
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,16 @@ HUB_FILES: dict[str, HubFile] = {
 
 def hub_cache() -> Path:
     """Where Hub copies are written: ``data`` under the user cache (``$S3_MAGIC_CACHE`` or ``~/.cache/s3_magic``)."""
-    return cache_root() / "data"
+    return hub_copies()
+
+
+def data_files(sets: Sequence[str] = ()) -> list[str]:
+    """The data files of the named data sets (``sst2``, ``rte``, ``imdb``, ``squad``; all when none is named)."""
+    known = sorted({name.split("/")[0] for name in HUB_FILES})
+    unknown = [s for s in sets if s not in known]
+    if unknown:
+        raise ConfigError(f"no built-in data set {', '.join(map(repr, unknown))}; use one of {', '.join(known)}")
+    return [name for name in HUB_FILES if not sets or name.split("/")[0] in sets]
 
 
 def local_root() -> Path | None:

@@ -129,3 +129,24 @@ def test_squad_half_is_its_articles_of_the_hub_dev_set_with_spans_intact(no_loca
     assert data is not None and len(data.validation) + len(data.check) == task.qa.validation
     ex = data.test[0]
     assert ex.context[ex.answer.start :].startswith(ex.answer.text), "no text was stripped under its spans"
+
+
+def test_the_data_command_reads_named_sets_once_and_later_runs_find_them(no_local_data, monkeypatch, capsys):
+    from s3_magic.cli import main
+    from s3_magic.data_sources import data_root
+
+    with pytest.raises(DataError, match="run s3-magic data") as err:
+        data_root()
+    assert "\n" not in str(err.value)
+    rows = [{"sentence1": "It rains.", "sentence2": "The sun shines.", "label": 1, "idx": 0}]
+    hub = FakeHub({("nyu-mll/glue", "rte", split): rows for split in ("train", "validation")})
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    assert main(["data", "rte"]) == 0
+    assert sorted(p.name for p in (no_local_data / "rte").iterdir()) == ["dev.jsonl", "train.jsonl"]
+    assert [call[0] for call in hub.calls] == ["nyu-mll/glue"] * 2, "only the named set"
+    monkeypatch.delenv(DATA_ENV)
+    assert data_root() == no_local_data, "a new process finds the Hub copies without S3_MAGIC_DATA"
+    with pytest.raises(ConfigError, match="'nope'; use one of imdb, rte, squad, sst2"):
+        hub_data.data_files(["rte", "nope"])
+    assert main(["data", "nope"]) != 0
+    assert "error: no built-in data set 'nope'" in capsys.readouterr().err
