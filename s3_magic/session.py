@@ -43,6 +43,8 @@ from s3_magic.task import TaskSpec, load_task
 if TYPE_CHECKING:
     import pandas as pd
 
+    from s3_magic.qa.records import QAExample
+
 DEFAULT_FOLDER = "s3_runs"
 
 
@@ -327,10 +329,11 @@ class Session:
         validation and check examples). Nothing is stored or saved: this is for studying the recipes on tuning
         data; :meth:`final` chooses, trains and saves the model to keep."""
         from s3_magic.engine.final import fit_recipe
+        from s3_magic.engine.training import training_examples
 
         r = self.best_round() if round_no is None else round_no
         real = [*self.data.validation, *self.data.check] if real is None else real
-        return fit_recipe(self.ctx, recipe, self.training_examples(r), real)
+        return fit_recipe(self.ctx, recipe, training_examples(self.ctx, r), real)
 
     @property
     def data(self) -> TaskData:
@@ -387,13 +390,18 @@ class Session:
             self.run_id, max_round=max_round, round_no=round_no, accepted=accepted, kind=kind, label=label
         )
 
-    def training_examples(self, round_no: int | None = None) -> list[Example]:
+    def training_examples(self, round_no: int | None = None) -> list[Example] | list[QAExample]:
         """What the student of round ``round_no`` (default: the newest evaluated) trains on: the accepted synthetic
         examples of rounds ``0..round_no`` as they are now (edits applied, rejected ones left out), or the gold data
-        of the ``gold`` method."""
+        of the ``gold`` method; for a QA task, :class:`~s3_magic.qa.QAExample` questions."""
+        round_no = last_evaluated(self.ctx) if round_no is None else round_no
+        if self.task.kind == "qa":
+            from s3_magic.engine.qa_steps import qa_training_examples
+
+            return qa_training_examples(self.ctx, round_no)
         from s3_magic.engine.training import training_examples
 
-        return training_examples(self.ctx, last_evaluated(self.ctx) if round_no is None else round_no)
+        return training_examples(self.ctx, round_no)
 
     def accept(self, example_id: int, accepted: bool = True) -> None:
         """Include (or exclude) a synthetic example in the next training."""

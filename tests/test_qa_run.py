@@ -50,6 +50,10 @@ def test_a_qa_run_writes_seed_questions_on_the_pool_and_extrapolates_validation_
     assert len(errors) == table[0].n_errors > 0 and {e["uid"] for e in errors} <= set(val_by_uid)
     # the memory student answers the validation questions it saw extrapolations of: round 1 reads better
     assert table[1].val_f1 > table[0].val_f1
+    trained = s.training_examples(1)
+    accepted = {r.gen_key for r in rows if r.accepted and r.round <= 1}
+    assert {q.uid for q in trained} == accepted and len(trained) == table[1].n_train
+    assert all(q.context[q.answer.start :].startswith(q.answer.text) for q in trained), "QA examples, spans intact"
 
 
 def test_the_question_filters_reject_with_counted_reasons(qa_llm, tmp_path):
