@@ -30,26 +30,32 @@ def test_each_arm_runs_the_squad_task_split_by_the_seed():
         bench_qa.qa_arm_task(protocol, "zerogen", seed=0)
 
 
-def arm(name: str, f1: float, em: float) -> dict:
-    return {"arm": name, "test_f1": f1, "test_em": em, "check_f1": f1, "n_train": 100, "seconds": 10.0,
-            "prompt_tokens": 1000, "completion_tokens": 100, "completion_tok_s": 50.0}  # fmt: skip
+def arm(name: str, f1: float, em: float, seed: int = 0) -> dict:
+    rounds = [{"round": r, "seconds": 100.0 + 150 * r, "val_f1": f1 + 0.1, "check_f1": f1 + 0.02, "test_f1": f1}
+              for r in range(2)] if name in ("s3", "zerogen") else []  # fmt: skip
+    return {"arm": name, "seed": seed, "test_f1": f1, "test_em": em, "check_f1": f1, "n_train": 100, "seconds": 10.0,
+            "prompt_tokens": 1000, "completion_tokens": 100, "completion_tok_s": 50.0, "rounds": rounds}  # fmt: skip
 
 
 def test_the_report_gives_mean_and_std_over_seeds_and_the_target_gaps():
     arms = {
-        "gold_val": [arm("gold_val", 0.30, 0.20), arm("gold_val", 0.34, 0.22)],
-        "s3": [arm("s3", 0.20, 0.10), arm("s3", 0.24, 0.12)],
-        "zerogen": [arm("zerogen", 0.10, 0.05), arm("zerogen", 0.12, 0.07)],
-        "final": [arm("final", 0.36, 0.25), arm("final", 0.38, 0.27)],
+        "gold_val": [arm("gold_val", 0.30, 0.20), arm("gold_val", 0.34, 0.22, seed=1)],
+        "s3": [arm("s3", 0.20, 0.10), arm("s3", 0.24, 0.12, seed=1)],
+        "zerogen": [arm("zerogen", 0.10, 0.05), arm("zerogen", 0.12, 0.07, seed=1)],
+        "final": [arm("final", 0.36, 0.25), arm("final", 0.38, 0.27, seed=1)],
     }
+    arms["final"][0].update(round=1, recipe="joint", candidates=[{"recipe": "joint", "check_f1": 0.4, "test_f1": 0.3}])
     summary = {name: bench_qa.summarize(rows) for name, rows in arms.items()}
     assert summary["s3"]["test_f1"]["mean"] == pytest.approx(0.22)
     assert summary["s3"]["test_f1"]["std"] == pytest.approx(0.0283, abs=1e-4)
     results = {"protocol": bench_qa.QA_PROFILES["full"].describe(), "seeds": [0, 1], "arms": arms, "summary": summary}
     text = bench_qa.qa_markdown(results)
     assert "| S3-QA | 11.0 ± 1.4 | 22.0 ± 2.8 |" in text
-    assert "- S3-QA − ZeroGen-QA: +11.0 (target ≥ +5)" in text
-    assert "- Final − Gold-val: +5.0 (target ≥ +3)" in text
+    assert "- S3-QA − ZeroGen-QA: +11.0 ± 1.4 (target ≥ +5: met; by seed +10.0, +12.0)" in text
+    assert "- Final − Gold-val: +5.0 ± 1.4 (target ≥ +3: met; by seed +6.0, +4.0)" in text
+    assert "- S3-QA: validation − test +10.0 ± 0.0; check − test +2.0 ± 0.0 (4 points)" in text
+    assert "longest 250 s (target ≤ 300 s: met)" in text
+    assert "- seed 0: round 1, `joint` (check / test F1: joint 40.0 / 30.0)" in text
 
 
 @pytest.mark.slow

@@ -245,10 +245,70 @@ def qa_markdown(results: dict[str, Any]) -> str:
             f"{mean_std(arm, 'check_f1')} | {mean_std(arm, 'n_train', 1, 0)} | {mean_std(arm, 'seconds', 1, 0)} | "
             f"{mean_std(arm, 'prompt_tokens', 1, 0)} | {mean_std(arm, 'completion_tokens', 1, 0)} |"
         )
+    arms = results.get("arms", {})
     lines += ["", "Differences in test F1 (mean over seeds, points):", ""]
     for a, b, target in (("s3", "zerogen", 5.0), ("final", "gold_val", 3.0)):
         if a in summary and b in summary:
             diff = 100 * ((summary[a]["test_f1"]["mean"] or 0.0) - (summary[b]["test_f1"]["mean"] or 0.0))
-            lines.append(f"- {SHORT[a]} − {SHORT[b]}: {diff:+.1f} (target ≥ +{target:.0f})")
+            paired = paired_diffs(arms.get(a, []), arms.get(b, []), "test_f1")
+            spread = f" ± {statistics.stdev(paired):.1f}" if len(paired) > 1 else ""
+            seeds = f"; by seed {', '.join(f'{d:+.1f}' for d in paired)}" if len(paired) > 1 else ""
+            verdict = "met" if diff >= target else "not met"
+            lines.append(f"- {SHORT[a]} − {SHORT[b]}: {diff:+.1f}{spread} (target ≥ +{target:.0f}: {verdict}{seeds})")
+    lines += estimate_lines(arms) + round_time_lines(arms) + final_lines(arms)
     lines.append("")
     return "\n".join(lines)
+
+
+def paired_diffs(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], key: str) -> list[float]:
+    """``100 * (a - b)`` of ``key`` for each seed both arms have, in seed order."""
+    by_seed = {r["seed"]: r for r in b if r.get(key) is not None}
+    return [100 * (r[key] - by_seed[r["seed"]][key]) for r in a if r.get(key) is not None and r["seed"] in by_seed]
+
+
+def estimate_lines(arms: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """How far validation and check F1 are from test F1, over every seed and round of the looping arms."""
+    lines: list[str] = []
+    for arm in ("s3", "zerogen"):
+        rounds = [r for row in arms.get(arm, []) for r in row.get("rounds", []) if r.get("test_f1") is not None]
+        gaps = {
+            name: [100 * (r[key] - r["test_f1"]) for r in rounds if r.get(key) is not None]
+            for name, key in (("validation", "val_f1"), ("check", "check_f1"))
+        }
+        if not gaps["check"]:
+            continue
+        if not lines:
+            lines = ["", "Validation and check F1 against test F1 (points, mean ± std over seeds × rounds):", ""]
+        parts = [
+            f"{name} − test {statistics.fmean(v):+.1f}" + (f" ± {statistics.stdev(v):.1f}" if len(v) > 1 else "")
+            for name, v in gaps.items()
+            if v
+        ]
+        n = len(gaps["check"])
+        lines.append(f"- {SHORT[arm]}: {'; '.join(parts)} ({n} point{'s' if n != 1 else ''})")
+    return lines
+
+
+def round_time_lines(arms: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """S3-QA's extrapolation rounds (train, evaluate, extrapolate the errors) against the 5-minute target."""
+    times = [r["seconds"] for row in arms.get("s3", []) for r in row.get("rounds", []) if r["round"] > 0]
+    if not times:
+        return []
+    verdict = "met" if max(times) <= 300 else "not met"
+    return ["", f"S3-QA rounds after the seed round: mean {statistics.fmean(times):.0f} s, longest {max(times):.0f} s "
+            f"(target ≤ 300 s: {verdict})."]  # fmt: skip
+
+
+def final_lines(arms: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Which round and recipe the final model took in each seed, with every candidate's check F1."""
+    rows = arms.get("final", [])
+    if not rows:
+        return []
+    lines = ["", "The final model per seed (chosen on check F1; test F1 of each candidate before the refit):", ""]
+    for row in rows:
+        candidates = ", ".join(
+            f"{c['recipe']} {pct(c.get('check_f1'))} / {pct(c.get('test_f1'))}" for c in row.get("candidates", [])
+        )
+        lines.append(f"- seed {row['seed']}: round {row.get('round')}, `{row.get('recipe')}` "
+                     f"(check / test F1: {candidates})")  # fmt: skip
+    return lines
