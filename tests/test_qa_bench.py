@@ -34,7 +34,8 @@ def arm(name: str, f1: float, em: float, seed: int = 0) -> dict:
     rounds = [{"round": r, "seconds": 100.0 + 150 * r, "val_f1": f1 + 0.1, "check_f1": f1 + 0.02, "test_f1": f1}
               for r in range(2)] if name in ("s3", "zerogen") else []  # fmt: skip
     return {"arm": name, "seed": seed, "test_f1": f1, "test_em": em, "check_f1": f1, "n_train": 100, "seconds": 10.0,
-            "prompt_tokens": 1000, "completion_tokens": 100, "completion_tok_s": 50.0, "rounds": rounds}  # fmt: skip
+            "prompt_tokens": 1000, "completion_tokens": 100, "completion_tok_s": 50.0, "cost_usd": 0.25 * seed,
+            "rounds": rounds}  # fmt: skip
 
 
 def test_the_report_gives_mean_and_std_over_seeds_and_the_target_gaps():
@@ -50,7 +51,7 @@ def test_the_report_gives_mean_and_std_over_seeds_and_the_target_gaps():
     assert summary["s3"]["test_f1"]["std"] == pytest.approx(0.0283, abs=1e-4)
     results = {"protocol": bench_qa.QA_PROFILES["full"].describe(), "seeds": [0, 1], "arms": arms, "summary": summary}
     text = bench_qa.qa_markdown(results)
-    assert "| S3-QA | 11.0 ± 1.4 | 22.0 ± 2.8 |" in text
+    assert "| S3-QA | 11.0 ± 1.4 | 22.0 ± 2.8 |" in text and "| 0.12 ± 0.18 |" in text, "dollars per arm"
     assert "- S3-QA − ZeroGen-QA: +11.0 ± 1.4 (target ≥ +5: met; by seed +10.0, +12.0)" in text
     assert "- Final − Gold-val: +5.0 ± 1.4 (target ≥ +3: met; by seed +6.0, +4.0)" in text
     assert "- S3-QA: validation − test +10.0 ± 0.0; check − test +2.0 ± 0.0 (4 points)" in text

@@ -190,7 +190,7 @@ def run_qa_benchmark(
 
 #: the figures summarised over seeds
 SUMMARISED = ("test_em", "test_f1", "check_f1", "n_train", "seconds", "prompt_tokens", "completion_tokens",
-              "completion_tok_s")  # fmt: skip
+              "completion_tok_s", "cost_usd")  # fmt: skip
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
@@ -234,8 +234,8 @@ def qa_markdown(results: dict[str, Any]) -> str:
         f"per error (at most {protocol['max_errors_per_round']} errors a round); the QA student trains "
         f"{protocol['epochs']} epochs. Test scores are for the report only.",
         "",
-        "| arm | test EM | test F1 | check F1 | train questions | seconds | prompt tokens | completion tokens |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| arm | test EM | test F1 | check F1 | train questions | seconds | prompt tokens | completion tokens | USD |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for arm in QA_ARMS:
         if arm not in summary:
@@ -243,7 +243,8 @@ def qa_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {qa_title(arm, protocol)} | {mean_std(arm, 'test_em')} | {mean_std(arm, 'test_f1')} | "
             f"{mean_std(arm, 'check_f1')} | {mean_std(arm, 'n_train', 1, 0)} | {mean_std(arm, 'seconds', 1, 0)} | "
-            f"{mean_std(arm, 'prompt_tokens', 1, 0)} | {mean_std(arm, 'completion_tokens', 1, 0)} |"
+            f"{mean_std(arm, 'prompt_tokens', 1, 0)} | {mean_std(arm, 'completion_tokens', 1, 0)} | "
+            f"{mean_std(arm, 'cost_usd', 1, 2)} |"
         )
     arms = results.get("arms", {})
     lines += ["", "Differences in test F1 (mean over seeds, points):", ""]
