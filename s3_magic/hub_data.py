@@ -78,9 +78,8 @@ HUB_FILES: dict[str, HubFile] = {
 }
 
 
-def hub_cache() -> Path:
-    """Where Hub copies are written: ``data`` under the user cache (``$S3_MAGIC_CACHE`` or ``~/.cache/s3_magic``)."""
-    return hub_copies()
+#: where Hub copies are written: the folder :func:`~s3_magic.data_sources.data_root` falls back to
+hub_cache = hub_copies
 
 
 def data_files(sets: Sequence[str] = ()) -> list[str]:

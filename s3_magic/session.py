@@ -395,7 +395,7 @@ class Session:
         examples of rounds ``0..round_no`` as they are now (edits applied, rejected ones left out), or the gold data
         of the ``gold`` method; for a QA task, :class:`~s3_magic.qa.QAExample` questions."""
         round_no = last_evaluated(self.ctx) if round_no is None else round_no
-        if self.task.kind == "qa":
+        if self.task.is_qa:
             from s3_magic.engine.qa_steps import qa_training_examples
 
             return qa_training_examples(self.ctx, round_no)
