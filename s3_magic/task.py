@@ -90,10 +90,15 @@ class FinalSpec(_Strict):
     #: recipes tried, each scored on the check split (the best one is kept): ``real`` (the real labels only),
     #: ``joint`` (synthetic and real pooled), ``weighted`` (pooled, the real labels weighing as much as all the
     #: synthetic data), ``two_stage`` (synthetic first, then the real labels), ``agree`` (pooled, leaving out the
-    #: synthetic examples a student trained on the real labels labels otherwise); with no check split the first is used
+    #: synthetic examples a student trained on the real labels labels otherwise), in order of preference (see
+    #: ``min_gain_se``); with no check split the first is used
     recipes: list[Recipe] = Field(default_factory=lambda: list(_DEFAULT_RECIPES), min_length=1)
     #: after choosing, train the chosen recipe once more with the check examples added to the real labels
     refit_with_check: bool = True
+    #: a later recipe replaces the one chosen so far only when its mean gain on the check split, example by
+    #: example, exceeds this many standard errors of that gain (0: the best check score wins, however small
+    #: the margin); the first recipe is the one kept when the check split cannot tell them apart
+    min_gain_se: float = Field(default=1.0, ge=0.0)
 
 
 class StopSpec(_Strict):

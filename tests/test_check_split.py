@@ -14,6 +14,7 @@ import pytest
 from conftest import DATA, WordCountStudent, needs_data, sst2_task, students
 
 from s3_magic.data import normalised
+from s3_magic.engine.final import paired_gain, replaces
 from s3_magic.engine.loop import best_round, should_stop
 from s3_magic.errors import DataError
 from s3_magic.records import EVALUATED, Round
@@ -174,7 +175,8 @@ def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm):
     (tmp_path / "flipped.jsonl").write_text("".join(json.dumps(r) + "\n" for r in flipped))
 
     def final(test_file: str, name: str) -> dict:
-        task = sst2_task(**{"final__recipes": ["real", "joint", "weighted", "agree"], "sizes__rounds": 1})
+        recipes = ["real", "joint", "weighted", "agree"]
+        task = sst2_task(**{"final__recipes": recipes, "final__min_gain_se": 0, "sizes__rounds": 1})
         task.pop("split")
         task.update(validation={"path": str(tmp_path / "val.jsonl")}, test={"path": str(tmp_path / test_file)})
         s = Session.create(task, folder=tmp_path / name)
@@ -203,3 +205,26 @@ def test_final_model_choice_reads_check_accuracy_never_test(tmp_path, fake_llm):
     assert len({c["test_acc"] for c in result["candidates"]}) > 1, (
         "the recipes differ, so a test-read choice would show"
     )
+
+
+def test_a_later_recipe_replaces_the_first_only_by_a_clear_check_margin():
+    assert paired_gain([1, 1, 0, 1], [1, 0, 0, 1]) == (0.25, 0.25)
+    assert replaces([1, 1, 0, 1], [1, 0, 0, 1], 0.0)[0] and not replaces([1, 1, 0, 1], [1, 0, 0, 1], 1.0)[0]
+    clear = [1.0] * 30 + [0.0] * 20
+    assert replaces(clear, [0.0] * 50, 1.0)[0], "30 more right of 50: far beyond one standard error"
+    assert not replaces([0.0] * 50, [0.0] * 50, 0.0)[0], "a tie keeps the recipe chosen so far"
+
+
+@pytest.mark.parametrize(("margin", "first_kept"), [(1000.0, True), (0.0, False)])
+def test_the_final_choice_prefers_the_first_recipe_unless_the_check_split_tells(tmp_path, fake_llm, margin, first_kept):
+    task = sst2_task(**{"final__recipes": ["real", "joint", "weighted"], "final__min_gain_se": margin})
+    s = Session.create(task, folder=tmp_path)
+    s.run()
+    result = s.final()
+    first, *later = result["candidates"]
+    assert first["recipe"] == "real" and "gain" not in first and result["min_gain_se"] == margin
+    assert all({"gain", "gain_se", "over"} <= set(c) for c in later)
+    if first_kept:
+        assert result["recipe"] == "real"
+    else:
+        assert result["check_acc"] == max(c["check_acc"] for c in result["candidates"])

@@ -1,8 +1,13 @@
 """The model a user keeps: the student trained on the synthetic data of the best round *and* the real labels.
 
 The best round is the one with the highest check accuracy. Each recipe of ``final.recipes`` is trained on that
-round's accepted synthetic examples and the validation examples, and scored on the check split; the best one is
-kept. With ``final.refit_with_check`` the chosen recipe is trained once more with the check examples added to the
+round's accepted synthetic examples and the validation examples, and scored on the check split, example by
+example. The recipes are taken in order of preference: a later one replaces the one kept so far only when its
+mean gain over it on the check examples exceeds ``final.min_gain_se`` standard errors of that gain (paired, so
+examples both get right or wrong do not count). A check split of 50 examples has a standard error of about 6
+points of accuracy, so without that margin the choice would often follow noise.
+
+With ``final.refit_with_check`` the chosen recipe is trained once more with the check examples added to the
 real labels, and that model is saved: it has seen every real label, and the check accuracy reported for it is the
 one measured before the refit (honest, if slightly pessimistic: the saved model learnt from more real labels).
 No choice reads the test split; its accuracy is computed for the report only.
@@ -21,6 +26,7 @@ Recipes:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -53,20 +59,55 @@ class FinalParts:
     test: list[Any]
     score: Callable[[Any, Sequence[Any]], float | None]
     metric: str = "acc"
+    #: each example's score (accuracy: 0 or 1; QA: token F1), for the paired comparison of recipes
+    per_example: Callable[[Any, Sequence[Any]], list[float]] = lambda student, examples: []
 
 
 def final_parts(ctx: RunContext, round_no: int) -> FinalParts:
     qa = ctx.data.qa
     gold = ctx.task.method == "gold"
     if qa is not None:
-        from s3_magic.engine.qa_steps import f1_score, qa_training_examples
+        from s3_magic.engine.qa_steps import f1_score, qa_training_examples, scored
 
         synthetic_qa = [] if gold else qa_training_examples(ctx, round_no)
-        return FinalParts(synthetic_qa, list(qa.validation), list(qa.check), list(qa.test), f1_score, "f1")
+        return FinalParts(
+            synthetic_qa,
+            list(qa.validation),
+            list(qa.check),
+            list(qa.test),
+            f1_score,
+            "f1",
+            per_example=lambda student, questions: scored(student, questions)[2],
+        )
     data = ctx.data
     synthetic = [] if gold else training.training_examples(ctx, round_no)
     real = list(data.gold if gold else data.validation)
-    return FinalParts(synthetic, real, list(data.check), list(data.test), accuracy)
+    return FinalParts(synthetic, real, list(data.check), list(data.test), accuracy, per_example=correct)
+
+
+def correct(student: Any, examples: Sequence[Example]) -> list[float]:
+    """1.0 for each example the student labels right, else 0.0."""
+    labels = student.predict(list(examples)).labels if examples else []
+    return [float(label == e.label) for label, e in zip(labels, examples, strict=True)]
+
+
+def paired_gain(new: Sequence[float], old: Sequence[float]) -> tuple[float, float]:
+    """The mean of ``new - old`` example by example, and its standard error (0 for fewer than two examples)."""
+    diffs = [a - b for a, b in zip(new, old, strict=True)]
+    if not diffs:
+        return 0.0, 0.0
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, 0.0
+    var = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return mean, math.sqrt(var / len(diffs))
+
+
+def replaces(new: Sequence[float], old: Sequence[float], min_gain_se: float) -> tuple[bool, float, float]:
+    """Whether a recipe scoring ``new`` on the check examples replaces one scoring ``old``: its mean gain is
+    positive and more than ``min_gain_se`` standard errors. Returns (replaces, gain, standard error)."""
+    gain, se = paired_gain(new, old)
+    return gain > 0 and gain > min_gain_se * se, gain, se
 
 
 def final_folder(ctx: RunContext) -> Path:
@@ -156,10 +197,13 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
     if not check:
         recipes = recipes[:1]  # nothing to choose by: train the first recipe only
         ctx.reporter.message(f"final: the task has no check split, so the first recipe ({recipes[0]}) is used")
+    min_gain_se = ctx.task.final.min_gain_se
+    kept_scores: list[float] = []
     for recipe in recipes:
         ctx.reporter.message(f"final: training recipe {recipe} on {len(synthetic)} synthetic + {len(real)} real")
         info = infos.setdefault(recipe, {})
         student = fit_recipe(ctx, recipe, synthetic, real, info=info)
+        per = parts.per_example(student, check) if check else []
         entry: dict[str, Any] = {
             "recipe": recipe,
             key: score(student, check),
@@ -167,9 +211,14 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         }
         if "left_out" in info:
             entry["left_out"] = len(info["left_out"])
+        if chosen is None:
+            chosen, kept_scores = (student, entry), per
+        else:
+            better, gain, se = replaces(per, kept_scores, min_gain_se)
+            entry.update(gain=round(gain, 4), gain_se=round(se, 4), over=chosen[1]["recipe"])
+            if better:
+                chosen, kept_scores = (student, entry), per
         candidates.append(entry)
-        if chosen is None or (entry[key] or 0.0) > (chosen[1][key] or 0.0):
-            chosen = (student, entry)
     assert chosen is not None
     student, best = chosen
     refit = bool(ctx.task.final.refit_with_check and check)
@@ -186,6 +235,7 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         key: best[key],
         "n_check": len(check),
         "selected_by": steering_metric(ctx) if check else None,
+        "min_gain_se": min_gain_se,
         f"test_{parts.metric}": score(student, test),
         "refit_with_check": refit,
         "n_train": len(synthetic) + len(real) + (len(check) if refit else 0),
