@@ -25,7 +25,8 @@ from s3_magic.errors import ConfigError
 from s3_magic.llm.base import Prompt
 from s3_magic.llm.fake import FakeBackend
 from s3_magic.session import Session
-from s3_magic_bench.arms import arm_folder, generation_figures, run_arm
+from s3_magic.task import TaskSpec
+from s3_magic_bench.arms import arm_folder, check_same_task, generation_figures, run_arm
 from s3_magic_bench.cli import add_bench_arguments, bench_protocol, cmd_bench
 from s3_magic_bench.cli import main as bench_main
 from s3_magic_bench.final import RESULT_FILE, run_final
@@ -739,6 +740,22 @@ def test_final_arm_reads_back_its_stored_result(tmp_path, fake_llm, monkeypatch)
     (folder / RESULT_FILE).unlink()
     assert run_final(protocol, 0, tmp_path) == first, "read back from the S3 run's record"
     assert (folder / RESULT_FILE).exists()
+
+    with Session.open("s3", folder=arm_folder(tmp_path, protocol, "s3", 0)) as s3:
+        assert stored["final_spec"] == s3.task.final.model_dump()
+        s3.store.set_final(s3.run_id, {**stored, "final_spec": {**stored["final_spec"], "min_gain_se": 0.0}})
+    with pytest.raises(AssertionError, match="trained again"):
+        run_final(protocol, 0, tmp_path)  # a record made with other final settings is not reused
+
+
+def test_a_student_option_given_at_its_default_is_the_same_setting(tmp_path):
+    def task(**options):
+        return TaskSpec.model_validate(sst2_task(student={"model": "embedded", "epochs": 5, **options}))
+
+    check_same_task(task(), task(lr=1e-4, batch_size=16), "gold_val", tmp_path)
+    other = task(lr=3e-5)
+    with pytest.raises(ConfigError, match="other settings \\(student\\)"):
+        check_same_task(task(), other, "gold_val", tmp_path)
 
 
 def long_reply(prompt: Prompt) -> str:

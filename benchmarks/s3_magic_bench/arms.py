@@ -55,8 +55,10 @@ def finished_run(task: TaskSpec, folder: Path, arm: str, reporter: Reporter | No
 
 
 def check_same_task(existing: TaskSpec, task: TaskSpec, arm: str, folder: Path) -> None:
-    """Refuse to mix results: an existing run must have been made with exactly this arm's task."""
-    stored, wanted = existing.to_dict(), task.to_dict()
+    """Refuse to mix results: an existing run must have been made with exactly this arm's task (the student's
+    options compared with their defaults filled in: an option given at its default is the same setting)."""
+    stored = {**existing.to_dict(), "student": existing.student.recipe()}
+    wanted = {**task.to_dict(), "student": task.student.recipe()}
     if stored != wanted:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         raise ConfigError(

@@ -1,12 +1,12 @@
 """The final arm: the model a user keeps, made by :meth:`Session.final` on the finished S3 arm's run.
 
 ``Session.final`` trains the student on the synthetic data of the S3 run's best round (by check accuracy) together
-with the real labelled examples, by the recipe with the best check accuracy, then (by default) once more with the
+with the real labelled examples, by the recipe chosen on the check split (see ``final.min_gain_se``), then (by default) once more with the
 check examples added, so the kept model has learnt from all the real labels. No choice reads the test split. The
 arm reports that model's test accuracy and the check accuracy it was chosen by; it has no validation accuracy (it
 trained on those examples). The model is saved in the arm's folder ``<runs>/<task>/<profile>/seed<s>/final/model``,
-the S3 run stores the record (read back on the next benchmark run instead of training again), and the arm's
-result is also written there as ``result.json``.
+the S3 run stores the record (read back on the next benchmark run instead of training again, unless it was made
+with other ``final`` settings), and the arm's result is also written there as ``result.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporte
         if s3.last_evaluated() < 0 or s3.next_round() is not None or s3.status != "finished":
             raise ConfigError(f"the S3 run in {str(s3_folder)!r} has not finished; run the s3 arm first")
         record = s3.final_result()
-        if record is None:
+        if record is None or record.get("final_spec") != s3.task.final.model_dump():
+            # none yet, or made with other final settings (or before they were recorded): train it again
             record = s3.final(out=folder / MODEL_FOLDER)
         result = final_arm_result(s3, record, seed, folder)
     write_atomic(folder / RESULT_FILE, json.dumps(result, indent=1) + "\n")

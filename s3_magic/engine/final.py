@@ -236,6 +236,8 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         "n_check": len(check),
         "selected_by": steering_metric(ctx) if check else None,
         "min_gain_se": min_gain_se,
+        #: the settings the choice was made with (a reader of a stored record can tell whether it is current)
+        "final_spec": ctx.task.final.model_dump(),
         f"test_{parts.metric}": score(student, test),
         "refit_with_check": refit,
         "n_train": len(synthetic) + len(real) + (len(check) if refit else 0),
