@@ -14,10 +14,11 @@ from s3_magic.errors import ConfigError, S3Error, StoreError
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 FINAL_HELP = (
     "Train the model a user keeps: the student trained on the synthetic data of the round with the best check "
-    "accuracy plus the real labelled examples, with the recipe that scores best on the check split (real examples "
-    "held out of the loop). It is saved as a Hugging Face model folder with a model card, loadable with "
-    "AutoModelForSequenceClassification.from_pretrained. Test accuracy is only reported. A question-answering "
-    "task (kind: qa) reads check F1 instead, and its model loads with AutoModelForQuestionAnswering."
+    "accuracy plus the real labelled examples, with the recipe chosen on the check split (real examples held out "
+    "of the loop; a later recipe of final.recipes replaces an earlier one only when clearly better). It is saved "
+    "as a Hugging Face model folder with a model card, loadable with AutoModelForSequenceClassification."
+    "from_pretrained. Test accuracy is only reported. A question-answering task (kind: qa) reads check F1 "
+    "instead, and its model loads with AutoModelForQuestionAnswering."
 )
 
 

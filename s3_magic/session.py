@@ -305,9 +305,9 @@ class Session:
 
     def final(self, out: str | Path | None = None) -> dict[str, Any]:
         """Train and save the model a user keeps: the synthetic data of the best round (by check accuracy) and
-        the real labels, by the recipe (``final.recipes``) with the best check accuracy. The model folder
-        (default ``<folder>/<run id>-final``) loads with ``AutoModelForSequenceClassification``; its
-        README.md is a model card. Returns the stored record (see :meth:`final_result`)."""
+        the real labels, by the recipe (``final.recipes``) chosen on the check split (see ``final.min_gain_se``).
+        The model folder (default ``<folder>/<run id>-final``) loads with ``AutoModelForSequenceClassification``;
+        its README.md is a model card. Returns the stored record (see :meth:`final_result`)."""
         from s3_magic.engine.final import train_final
 
         self.store.check_not_running_elsewhere(self.run_id)

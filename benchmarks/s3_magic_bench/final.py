@@ -1,12 +1,13 @@
 """The final arm: the model a user keeps, made by :meth:`Session.final` on the finished S3 arm's run.
 
 ``Session.final`` trains the student on the synthetic data of the S3 run's best round (by check accuracy) together
-with the real labelled examples, by the recipe chosen on the check split (see ``final.min_gain_se``), then (by default) once more with the
-check examples added, so the kept model has learnt from all the real labels. No choice reads the test split. The
-arm reports that model's test accuracy and the check accuracy it was chosen by; it has no validation accuracy (it
-trained on those examples). The model is saved in the arm's folder ``<runs>/<task>/<profile>/seed<s>/final/model``,
-the S3 run stores the record (read back on the next benchmark run instead of training again, unless it was made
-with other ``final`` settings), and the arm's result is also written there as ``result.json``.
+with the real labelled examples, by the recipe chosen on the check split (see ``final.min_gain_se``), then (by
+default) once more with the check examples added, so the kept model has learnt from all the real labels. No
+choice reads the test split. The arm reports that model's test accuracy and the check accuracy it was chosen by;
+it has no validation accuracy (it trained on those examples). The model is saved in the arm's folder
+``<runs>/<task>/<profile>/seed<s>/final/model``, the S3 run stores the record (read back on the next benchmark
+run instead of training again, unless it was made with other ``final`` settings), and the arm's result is also
+written there as ``result.json``.
 """
 
 from __future__ import annotations

@@ -308,7 +308,10 @@ def model_card(
         + ".",
         f"- Recipe: `{best['recipe']}`, chosen on the check split from "
         + ", ".join(f"`{c['recipe']}` {pct(c[f'check_{metric}'])}" for c in candidates)
-        + ".",
+        + f" (in that order of preference: a later one is chosen only when its gain on the check {what}, example by "
+        f"example, exceeds {task.final.min_gain_se:g} standard errors)."
+        if len(candidates) > 1
+        else f"- Recipe: `{best['recipe']}`.",
         f"- **Check {score}: {pct(best[f'check_{metric}'])}** on {n_check} real labelled {what} the loop "
         "never extrapolated, showed to the LLM or judged"
         + (f" (measured before the check {what} were added to the training data)." if refit else "."),

@@ -25,6 +25,6 @@ def s3_train(self: Any, line: str) -> Any:
 @options(argument("--out", help="folder for the model (default: <run folder>/<run id>-final)"))
 def s3_final(self: Any, line: str) -> Any:
     """Train the model to keep: the student on the synthetic data of the best round (by check accuracy, the
-    held-out real examples the loop never sees) plus the real labels, with the recipe that scores best on the
-    check split. Saves a Hugging Face model folder with a model card; shows the recipes tried."""
+    held-out real examples the loop never sees) plus the real labels, with the recipe chosen on the check split
+    (``final.min_gain_se``). Saves a Hugging Face model folder with a model card; shows the recipes tried."""
     return call(self, "final", parse(s3_final, line))
