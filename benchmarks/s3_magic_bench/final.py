@@ -34,13 +34,19 @@ def run_final(protocol: Protocol, seed: int, runs: str | Path, reporter: Reporte
     with Session.open("s3", folder=s3_folder, reporter=reporter) as s3:
         if s3.last_evaluated() < 0 or s3.next_round() is not None or s3.status != "finished":
             raise ConfigError(f"the S3 run in {str(s3_folder)!r} has not finished; run the s3 arm first")
-        record = s3.final_result()
-        if record is None or record.get("final_spec") != s3.task.final.model_dump():
-            # none yet, or made with other final settings (or before they were recorded): train it again
-            record = s3.final(out=folder / MODEL_FOLDER)
+        record = final_record(s3, folder / MODEL_FOLDER)
         result = final_arm_result(s3, record, seed, folder)
     write_atomic(folder / RESULT_FILE, json.dumps(result, indent=1) + "\n")
     return result
+
+
+def final_record(s3: Session, out: Path) -> dict[str, Any]:
+    """The S3 run's stored final record, or a new one (the model saved in ``out``) when there is none or it was
+    made with other ``final`` settings than the run's task has now (or before records named their settings)."""
+    record = s3.final_result()
+    if record is None or record.get("final_spec") != s3.task.final.model_dump():
+        record = s3.final(out=out)
+    return record
 
 
 def final_arm_result(s3: Session, record: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from s3_magic import ConfigError, Reporter, Session, TaskSpec, load_task, write_atomic
 from s3_magic_bench.arms import GENERATION_RATES, finished_run, generation_figures
+from s3_magic_bench.final import final_record
 
 TASK = "squad"
 #: arm -> title, in the order they run (ZeroGen matches the S3 arm's final training-set size; final uses S3's run)
@@ -132,12 +133,13 @@ def qa_arm_result(session: Session, arm: str, seed: int) -> dict[str, Any]:
 
 
 def run_qa_final(protocol: QAProtocol, seed: int, runs: str | Path, reporter: Reporter | None) -> dict[str, Any]:
-    """The final model of the S3-QA run (trained once; its record is read back afterwards)."""
+    """The final model of the S3-QA run (trained once; its record is read back afterwards, see
+    :func:`~s3_magic_bench.final.final_record`)."""
     folder = qa_folder(runs, protocol, "s3", seed)
     if "s3" not in Session.run_ids(folder):
         raise ConfigError(f"no S3-QA run in {str(folder)!r}; run the s3 arm first")
     with Session.open("s3", folder=folder, reporter=reporter) as s3:
-        record = s3.final_result() or s3.final(out=qa_folder(runs, protocol, "final", seed) / "model")
+        record = final_record(s3, qa_folder(runs, protocol, "final", seed) / "model")
     return {
         "arm": "final", "seed": seed, "run_id": "s3", "n_train": record["n_train"], "recipe": record["recipe"],
         "round": record["round"], "candidates": record.get("candidates") or [], "val_em": None, "val_f1": None,
