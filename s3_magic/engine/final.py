@@ -38,7 +38,6 @@ from s3_magic.atomic import staged
 from s3_magic.engine import training
 from s3_magic.engine.context import RunContext
 from s3_magic.engine.loop import best_round, steering_metric
-from s3_magic.engine.training import accuracy
 from s3_magic.errors import S3Error
 from s3_magic.example import Example
 
@@ -50,24 +49,28 @@ QA_RECIPES = ("real", "joint", "weighted")
 @dataclass
 class FinalParts:
     """What the final step trains on and scores by, for the task's kind: the best round's accepted synthetic
-    examples, the real labelled ones, the check and test splits, and the score (``accuracy``, or a QA task's
-    mean token F1, stored as ``check_f1``)."""
+    examples, the real labelled ones, the check and test splits, and how a student is scored: each example's
+    score (right or wrong: 1 or 0; a QA task's token F1), for the paired comparison of recipes, and their mean
+    (accuracy, or a QA task's mean token F1, stored as ``check_f1``)."""
 
     synthetic: list[Any]
     real: list[Any]
     check: list[Any]
     test: list[Any]
-    score: Callable[[Any, Sequence[Any]], float | None]
+    per_example: Callable[[Any, Sequence[Any]], list[float]]
+    mean: Callable[[Sequence[float]], float | None]
     metric: str = "acc"
-    #: each example's score (accuracy: 0 or 1; QA: token F1), for the paired comparison of recipes
-    per_example: Callable[[Any, Sequence[Any]], list[float]] = lambda student, examples: []
+
+    def score(self, student: Any, examples: Sequence[Any]) -> float | None:
+        """The student's mean score on ``examples``, or None when there are none."""
+        return self.mean(self.per_example(student, examples))
 
 
 def final_parts(ctx: RunContext, round_no: int) -> FinalParts:
     qa = ctx.data.qa
     gold = ctx.task.method == "gold"
     if qa is not None:
-        from s3_magic.engine.qa_steps import f1_score, qa_training_examples, scored
+        from s3_magic.engine.qa_steps import mean, qa_training_examples, scored
 
         synthetic_qa = [] if gold else qa_training_examples(ctx, round_no)
         return FinalParts(
@@ -75,20 +78,25 @@ def final_parts(ctx: RunContext, round_no: int) -> FinalParts:
             list(qa.validation),
             list(qa.check),
             list(qa.test),
-            f1_score,
-            "f1",
             per_example=lambda student, questions: scored(student, questions)[2],
+            mean=mean,
+            metric="f1",
         )
     data = ctx.data
     synthetic = [] if gold else training.training_examples(ctx, round_no)
     real = list(data.gold if gold else data.validation)
-    return FinalParts(synthetic, real, list(data.check), list(data.test), accuracy, per_example=correct)
+    return FinalParts(synthetic, real, list(data.check), list(data.test), per_example=correct, mean=share)
 
 
 def correct(student: Any, examples: Sequence[Example]) -> list[float]:
     """1.0 for each example the student labels right, else 0.0."""
     labels = student.predict(list(examples)).labels if examples else []
     return [float(label == e.label) for label, e in zip(labels, examples, strict=True)]
+
+
+def share(values: Sequence[float]) -> float | None:
+    """The mean of 0/1 scores (the share right: accuracy), or None for none."""
+    return sum(values) / len(values) if values else None
 
 
 def paired_gain(new: Sequence[float], old: Sequence[float]) -> tuple[float, float]:
@@ -203,10 +211,10 @@ def train_final(ctx: RunContext, out: str | Path | None = None) -> dict[str, Any
         ctx.reporter.message(f"final: training recipe {recipe} on {len(synthetic)} synthetic + {len(real)} real")
         info = infos.setdefault(recipe, {})
         student = fit_recipe(ctx, recipe, synthetic, real, info=info)
-        per = parts.per_example(student, check) if check else []
+        per = parts.per_example(student, check)
         entry: dict[str, Any] = {
             "recipe": recipe,
-            key: score(student, check),
+            key: parts.mean(per),
             f"test_{parts.metric}": score(student, test),
         }
         if "left_out" in info:
